@@ -1,0 +1,89 @@
+//! Weir's REST API: handlers, auth and tenancy, the OpenAPI document.
+//!
+//! Handlers parse and authorize; the rules of what is valid live in
+//! `weir-model`; every change runs as one store transaction.
+
+mod access;
+mod auth;
+pub mod bootstrap;
+mod error;
+mod export;
+mod routes;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use ipnet::Ipv4Net;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use weir_store::Store;
+
+pub use error::{ApiError, ApiResult};
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Deployment settings the API enforces (from the config file).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Elastic IP pool.
+    pub eip_pool: Vec<Ipv4Net>,
+    /// Ports no VServer may use.
+    pub reserved_ports: Vec<u16>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            eip_pool: vec![Ipv4Net::new(Ipv4Addr::new(127, 0, 20, 0), 24).unwrap_or_default()],
+            reserved_ports: weir_model::vserver::DEFAULT_RESERVED_PORTS.to_vec(),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<ApiConfig>,
+    /// The revision the data plane has applied.
+    pub applied: watch::Receiver<u64>,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ApiConfig, applied: watch::Receiver<u64>) -> Self {
+        AppState {
+            store,
+            config: Arc::new(config),
+            applied,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn applied_revision(&self) -> u64 {
+        *self.applied.borrow()
+    }
+}
+
+/// The whole HTTP application (kept apart from `serve` so tests can run it).
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = routes::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move |_: auth::Actor| {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(routes::system::not_found)
+        .method_not_allowed_fallback(routes::system::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(routes::system::panic_response))
+        .with_state(state)
+}

@@ -1,0 +1,100 @@
+//! The config file (`--config weir.toml`): everything that is not a
+//! resource. Unknown keys are refused so a typo cannot silently do nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the API (and later the console) listens.
+    pub api_listen: SocketAddr,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// The elastic IP pool.
+    pub eip_pool: Vec<Ipv4Net>,
+    /// Ports no VServer may use, on every LB address and protocol.
+    pub reserved_ports: Vec<u16>,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "backend")]
+pub enum StoreConfig {
+    /// SQLite in `data_dir` (the default).
+    #[default]
+    Embedded,
+    /// etcd, for a cluster (not available yet).
+    Etcd { endpoints: Vec<String> },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let api = weir_api::ApiConfig::default();
+        Config {
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+            data_dir: PathBuf::from("./weir-data"),
+            eip_pool: api.eip_pool,
+            reserved_ports: api.reserved_ports,
+            store: StoreConfig::Embedded,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let cfg = match path {
+            None => Config::default(),
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("in config file {}", p.display()))?
+            }
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.eip_pool.is_empty() {
+            bail!("eip_pool must name at least one prefix");
+        }
+        if self.reserved_ports.contains(&0) {
+            bail!("reserved_ports: 0 is not a port");
+        }
+        if let StoreConfig::Etcd { endpoints } = &self.store {
+            bail!(
+                "store backend \"etcd\" ({}) is not available in this build yet; use the embedded store",
+                endpoints.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn api_config(&self) -> weir_api::ApiConfig {
+        weir_api::ApiConfig {
+            eip_pool: self.eip_pool.clone(),
+            reserved_ports: self.reserved_ports.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses_unknown_keys() {
+        let c: Config = toml::from_str("eip_pool = [\"10.9.0.0/24\"]\nreserved_ports = [22]\n").unwrap();
+        assert_eq!(c.eip_pool[0].to_string(), "10.9.0.0/24");
+        assert_eq!(c.reserved_ports, vec![22]);
+        assert_eq!(c.api_listen.port(), 9080);
+        assert!(toml::from_str::<Config>("eip_pol = []").is_err());
+        let c: Config = toml::from_str("[store]\nbackend = \"embedded\"\n").unwrap();
+        assert!(matches!(c.store, StoreConfig::Embedded));
+    }
+}

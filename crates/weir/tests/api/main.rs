@@ -1,0 +1,12 @@
+//! API integration tests against the real `weir serve` binary: one test
+//! binary (faster to link), one module per concern.
+
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code, reason = "shared helpers; not every module uses each")]
+mod kit;
+
+mod cli;
+mod durability;
+mod export;
+mod tenancy;
