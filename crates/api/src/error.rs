@@ -46,6 +46,11 @@ impl IntoResponse for ApiError {
             body["field"] = json!(f);
         }
         let mut resp = (status_of(e.kind), axum::Json(json!({ "error": body }))).into_response();
+        if e.kind == ErrorKind::TooLarge {
+            // The unread rest of the body makes the connection unusable: say so.
+            resp.headers_mut()
+                .insert("connection", axum::http::HeaderValue::from_static("close"));
+        }
         if e.kind == ErrorKind::Unauthorized {
             resp.headers_mut()
                 .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
@@ -110,11 +115,35 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             format!("request body is not UTF-8: {e}"),
         )
     })?;
-    if text.trim().is_empty() {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
         return Err(Error::new(
             ErrorKind::Invalid,
             "invalid_json",
             "request body is empty; a JSON object is expected",
+        ));
+    }
+    // serde would also read a struct from an array of its fields in order;
+    // the API takes objects only.
+    if !trimmed.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Error::new(
+                ErrorKind::Invalid,
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?;
+        let what = match v {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            "invalid_body",
+            format!("request body must be a JSON object, got {what}"),
         ));
     }
     let mut de = serde_json::Deserializer::from_str(text);

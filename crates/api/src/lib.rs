@@ -17,7 +17,6 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use ipnet::Ipv4Net;
-use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use weir_store::Store;
 
@@ -44,28 +43,46 @@ impl Default for ApiConfig {
     }
 }
 
+/// What the API shows of the data plane (implemented by the binary's
+/// wiring, so this crate does not depend on the proxy).
+pub trait DataPlaneView: Send + Sync + 'static {
+    /// The store revision the data plane has applied.
+    fn applied_revision(&self) -> u64;
+    /// Whether a VServer's listener is bound; `None` when the data plane
+    /// has no listener for it.
+    fn listener(&self, vserver_id: &str) -> Option<ListenerStatus>;
+    /// False when the data plane has stopped.
+    fn alive(&self) -> bool;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerStatus {
+    Bound,
+    /// The bind failed, with the OS error.
+    Failed(String),
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
-    /// The revision the data plane has applied.
-    pub applied: watch::Receiver<u64>,
+    pub dataplane: Arc<dyn DataPlaneView>,
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: ApiConfig, applied: watch::Receiver<u64>) -> Self {
+    pub fn new(store: Store, config: ApiConfig, dataplane: Arc<dyn DataPlaneView>) -> Self {
         AppState {
             store,
             config: Arc::new(config),
-            applied,
+            dataplane,
             started: Instant::now(),
         }
     }
 
     pub fn applied_revision(&self) -> u64 {
-        *self.applied.borrow()
+        self.dataplane.applied_revision()
     }
 }
 

@@ -238,6 +238,8 @@ pub enum VServerStatus {
     Creating,
     Running,
     Updating,
+    /// The listener could not be bound; `status_message` has the OS error.
+    Error,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -268,6 +270,8 @@ pub struct VServerView {
     #[serde(flatten)]
     pub vserver: VServer,
     pub status: VServerStatus,
+    /// Why the status is `error` (e.g. the bind's OS error).
+    pub status_message: Option<String>,
     pub health: VServerHealth,
     pub backend_count: u64,
 }

@@ -12,7 +12,10 @@ use weir_model::{Error, Kind, Result};
 use crate::{BoxFuture, Change, Engine, ListQuery, Page, ReadFn, Txn, WriteFn};
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_search_index.sql"),
+];
 
 const READERS: usize = 4;
 

@@ -20,6 +20,30 @@ pub struct Config {
     /// Ports no VServer may use, on every LB address and protocol.
     pub reserved_ports: Vec<u16>,
     pub store: StoreConfig,
+    pub dataplane: DataPlaneSection,
+}
+
+/// `[dataplane]`: timeouts and limits of the proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataPlaneSection {
+    /// Seconds a deleted backend's connections may run on before they are closed.
+    pub drain_s: u64,
+    /// Backend connect timeout, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// UDP flows per listener; new sources beyond it are dropped and counted.
+    pub udp_max_flows: usize,
+}
+
+impl Default for DataPlaneSection {
+    fn default() -> Self {
+        let d = weir_proxy::DataPlaneConfig::default();
+        DataPlaneSection {
+            drain_s: d.drain.as_secs(),
+            connect_timeout_ms: d.connect_timeout.as_millis() as u64,
+            udp_max_flows: d.udp_max_flows,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,6 +65,7 @@ impl Default for Config {
             eip_pool: api.eip_pool,
             reserved_ports: api.reserved_ports,
             store: StoreConfig::Embedded,
+            dataplane: DataPlaneSection::default(),
         }
     }
 }
@@ -63,6 +88,9 @@ impl Config {
         if self.eip_pool.is_empty() {
             bail!("eip_pool must name at least one prefix");
         }
+        if self.dataplane.connect_timeout_ms == 0 || self.dataplane.udp_max_flows == 0 {
+            bail!("dataplane: connect_timeout_ms and udp_max_flows must be positive");
+        }
         if self.reserved_ports.contains(&0) {
             bail!("reserved_ports: 0 is not a port");
         }
@@ -73,6 +101,14 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    pub fn dataplane_config(&self) -> weir_proxy::DataPlaneConfig {
+        weir_proxy::DataPlaneConfig {
+            drain: std::time::Duration::from_secs(self.dataplane.drain_s),
+            connect_timeout: std::time::Duration::from_millis(self.dataplane.connect_timeout_ms),
+            udp_max_flows: self.dataplane.udp_max_flows,
+        }
     }
 
     pub fn api_config(&self) -> weir_api::ApiConfig {

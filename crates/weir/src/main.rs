@@ -5,6 +5,7 @@
 
 mod config;
 mod serve;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
+use std::sync::Arc;
+
 use weir_api::bootstrap::{AdminToken, ensure_admin};
 use weir_api::{AppState, app};
+use weir_proxy::DataPlane;
 use weir_store::Store;
 
 use crate::config::Config;
@@ -23,20 +25,18 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         AdminToken::Existing => tracing::info!("admin account present"),
     }
 
-    // Until the data plane lands there is nothing to apply: the applied
-    // revision follows the store's.
-    let (applied_tx, applied_rx) = watch::channel(store.revision());
-    let mut revs = store.subscribe();
-    tokio::spawn(async move {
-        while revs.changed().await.is_ok() {
-            let r = *revs.borrow_and_update();
-            if applied_tx.send(r).is_err() {
-                break;
-            }
-        }
-    });
+    raise_nofile();
+    let dp = DataPlane::new(cfg.dataplane_config());
+    let applied = dp.applied();
+    tokio::spawn(crate::sync::run(store.clone(), dp.clone()));
+    // The API answers once the data plane has applied what the store holds,
+    // so a restart never shows stale statuses.
+    let mut a = applied.clone();
+    let target = store.revision();
+    let _ = tokio::time::timeout(Duration::from_secs(30), a.wait_for(|r| *r >= target)).await;
 
-    let state = AppState::new(store, cfg.api_config(), applied_rx);
+    let view: Arc<dyn weir_api::DataPlaneView> = Arc::new(crate::sync::View(dp.clone(), applied));
+    let state = AppState::new(store, cfg.api_config(), view);
     let listener = tokio::net::TcpListener::bind(cfg.api_listen)
         .await
         .with_context(|| format!("binding the API to {}", cfg.api_listen))?;
@@ -49,6 +49,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+/// Raises the open-files limit (every proxied TCP connection holds two
+/// descriptors): to the kernel's maximum when privileged, else to the hard
+/// limit; says in the log what it is.
+fn raise_nofile() {
+    let max = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, max, max).is_ok() {
+        tracing::info!(limit = max, "open-files limit");
+        return;
+    }
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(
+            limit = n,
+            "open-files limit (the hard limit; raising it needs privilege)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
 }
 
 async fn shutdown() {

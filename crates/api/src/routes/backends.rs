@@ -1,7 +1,7 @@
 //! Backends (service nodes) of a VServer, with batch enable/disable/delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use time::OffsetDateTime;
 use weir_model::backend::{
@@ -14,11 +14,11 @@ use weir_model::lb::{BatchFailure, LoadBalancer};
 use weir_model::network::{Instance, Vpc};
 use weir_model::rule::Rule;
 use weir_model::vserver::VServer;
-use weir_model::{Error, ErrorKind, Result, validate};
+use weir_model::{Error, ErrorKind, Kind, Result, validate};
 use weir_store::{Txn, TxnExt};
 
 use super::vservers::lookup;
-use super::{List, created, deleted, updated};
+use super::{List, ListParams, created, deleted, list_params, updated};
 use crate::AppState;
 use crate::access::{self, keys};
 use crate::auth::Actor;
@@ -75,21 +75,23 @@ pub fn remove_backend(tx: &mut dyn Txn, b: &Backend) -> Result<()> {
 }
 
 #[utoipa::path(get, path = "/v1/load-balancers/{lb}/vservers/{vs}/backends", tag = "backends",
-    params(("lb" = String, Path), ("vs" = String, Path)),
+    params(("lb" = String, Path), ("vs" = String, Path), ListParams),
     responses((status = 200, body = List<BackendView>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     actor: Actor,
     Path((lb, vs)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Json<List<BackendView>>> {
+    let p = list_params(q.as_deref())?;
     let out = st
         .store
         .read(move |tx| {
             let (_, vs) = lookup(tx, &actor, &lb, &vs)?;
-            let items: Vec<BackendView> = tx.children::<Backend>(&vs.id)?.into_iter().map(view).collect();
+            let page = tx.list::<Backend>(&p.query(Kind::Backend, &vs.id))?;
             Ok(List {
-                total: items.len() as u64,
-                items,
+                total: page.total,
+                items: page.items.into_iter().map(view).collect(),
             })
         })
         .await?;

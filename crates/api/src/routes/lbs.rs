@@ -40,15 +40,28 @@ pub fn view(tx: &mut dyn Txn, lb: LoadBalancer, applied: u64) -> Result<LoadBala
     })
 }
 
-/// The first usable address of the subnet that no instance, LB or EIP holds.
+/// The next usable address of the subnet that no instance, LB or EIP holds.
+/// The scan starts after the last address handed out (kept in a claim
+/// `alloc/<subnet>`), so allocation stays O(1) as the subnet fills.
 fn allocate_private_ip(tx: &mut dyn Txn, subnet: &Subnet, internal: bool) -> Result<Ipv4Addr> {
-    for ip in subnet.cidr.hosts().take(1 << 16) {
-        if tx.holder(&keys::vpc_ip(&subnet.vpc_id, ip))?.is_some() {
+    let hint_key = format!("alloc/{}", subnet.id);
+    let first = u32::from(subnet.cidr.network());
+    let size = 1u64 << (32 - subnet.cidr.prefix_len());
+    let start = match tx.holder(&hint_key)?.and_then(|h| h.parse::<Ipv4Addr>().ok()) {
+        Some(last) if subnet.cidr.contains(&last) => u64::from(u32::from(last) - first) + 1,
+        _ => 0,
+    };
+    for step in 0..size.min(1 << 20) {
+        let offset = (start + step) % size;
+        let ip = Ipv4Addr::from(first + offset as u32);
+        if !validate::is_usable_host(subnet.cidr, ip) || tx.holder(&keys::vpc_ip(&subnet.vpc_id, ip))?.is_some() {
             continue;
         }
         if internal && !address_free(tx, ip)? {
             continue;
         }
+        tx.release(&hint_key)?;
+        tx.claim(&hint_key, &ip.to_string())?;
         return Ok(ip);
     }
     Err(Error::conflict("subnet_exhausted", format!("subnet {} has no free address", subnet.id)).at("subnet_id"))
@@ -212,12 +225,12 @@ pub async fn create(
     Body(req): Body<LoadBalancerCreate>,
 ) -> ApiResult<Response> {
     let pool = st.config.eip_pool.clone();
-    let applied = st.applied.clone();
+    let dp = st.dataplane.clone();
     let (v, rev) = st
         .store
         .write(move |tx| {
             let lb = create_lb(tx, &actor, &req, &pool)?;
-            let applied = *applied.borrow();
+            let applied = dp.applied_revision();
             view(tx, lb, applied)
         })
         .await?;
@@ -257,7 +270,7 @@ pub async fn patch(
         .as_deref()
         .map(|c| validate::comment("comment", c))
         .transpose()?;
-    let applied = st.applied.clone();
+    let dp = st.dataplane.clone();
     let (v, rev) = st
         .store
         .write(move |tx| {
@@ -297,7 +310,7 @@ pub async fn patch(
             if before != after {
                 tx.put(&lb)?;
             }
-            let applied = *applied.borrow();
+            let applied = dp.applied_revision();
             view(tx, lb, applied)
         })
         .await?;
@@ -358,7 +371,7 @@ pub async fn renew(
     Path(id): Path<String>,
     Body(req): Body<Renew>,
 ) -> ApiResult<Response> {
-    let applied = st.applied.clone();
+    let dp = st.dataplane.clone();
     let (v, rev) = st
         .store
         .write(move |tx| {
@@ -368,7 +381,7 @@ pub async fn renew(
             let from = lb.expires_at.max(OffsetDateTime::now_utc());
             lb.expires_at = lb.billing_mode.add_periods(from, n);
             tx.put(&lb)?;
-            let applied = *applied.borrow();
+            let applied = dp.applied_revision();
             view(tx, lb, applied)
         })
         .await?;

@@ -122,6 +122,33 @@ impl ListParams {
     }
 }
 
+impl Paging {
+    /// A query for the children of `parent`, with this search and page.
+    pub fn query(&self, kind: weir_model::Kind, parent: &str) -> weir_store::ListQuery {
+        let mut q = weir_store::ListQuery::new(kind).parent(parent);
+        q.search = self.search.clone();
+        q.limit = Some(self.limit);
+        q.offset = self.offset;
+        q
+    }
+
+    /// Applies search, offset and limit to an in-memory list.
+    pub fn slice<T>(&self, items: Vec<T>, text: impl Fn(&T) -> String) -> List<T> {
+        let needle = self.search.as_ref().map(|s| s.to_lowercase());
+        let matching: Vec<T> = items
+            .into_iter()
+            .filter(|i| needle.as_ref().is_none_or(|n| text(i).contains(n.as_str())))
+            .collect();
+        let total = matching.len() as u64;
+        let items = matching
+            .into_iter()
+            .skip(self.offset.min(usize::MAX as u64) as usize)
+            .take(self.limit as usize)
+            .collect();
+        List { items, total }
+    }
+}
+
 /// Parses the query string with our error shape.
 pub fn list_params(q: Option<&str>) -> Result<Paging, Error> {
     let p: ListParams = serde_urlencoded_lite(q.unwrap_or(""))?;

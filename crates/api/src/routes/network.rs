@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use weir_model::error::ErrorBody;
 use weir_model::ids::new_id;
 use weir_model::network::{Eip, EipCreate, Instance, InstanceCreate, NamePatch, Subnet, SubnetCreate, Vpc, VpcCreate};
-use weir_model::{Error, Kind, Result};
+use weir_model::{Error, Kind, Result, validate};
 use weir_store::{Txn, TxnExt};
 
 use super::{List, ListParams, created, deleted, fetch, fetch_list, updated};
@@ -191,6 +191,7 @@ pub async fn delete_subnet(State(st): State<AppState>, actor: Actor, Path(id): P
                 &format!("subnet {}", s.id),
                 "load balancer(s)",
             )?;
+            tx.release(&format!("alloc/{}", s.id))?;
             tx.delete::<Subnet>(&s.id)?;
             Ok(())
         })
@@ -225,8 +226,19 @@ pub fn allocate_eip(
         None => {
             let mut found = None;
             'pools: for net in pool {
-                for ip in net.hosts().take(1 << 16) {
-                    if address_free(tx, ip)? {
+                // Resume after the last address handed out from this prefix.
+                let hint_key = format!("alloc/pool/{net}");
+                let first = u32::from(net.network());
+                let size = 1u64 << (32 - net.prefix_len());
+                let start = match tx.holder(&hint_key)?.and_then(|h| h.parse::<Ipv4Addr>().ok()) {
+                    Some(last) if net.contains(&last) => u64::from(u32::from(last) - first) + 1,
+                    _ => 0,
+                };
+                for step in 0..size.min(1 << 20) {
+                    let ip = Ipv4Addr::from(first + ((start + step) % size) as u32);
+                    if validate::is_usable_host(*net, ip) && address_free(tx, ip)? {
+                        tx.release(&hint_key)?;
+                        tx.claim(&hint_key, &ip.to_string())?;
                         found = Some(ip);
                         break 'pools;
                     }

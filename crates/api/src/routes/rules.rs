@@ -1,7 +1,7 @@
 //! Forwarding rules of http/https VServers.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use time::OffsetDateTime;
 use weir_model::backend::Backend;
@@ -13,7 +13,7 @@ use weir_model::{Error, Result};
 use weir_store::{Txn, TxnExt};
 
 use super::vservers::lookup;
-use super::{List, created, deleted, updated};
+use super::{List, ListParams, created, deleted, list_params, updated};
 use crate::AppState;
 use crate::access::{self, keys};
 use crate::auth::Actor;
@@ -76,23 +76,22 @@ fn lookup_rule(tx: &mut dyn Txn, actor: &Actor, lb: &str, vs: &str, id: &str) ->
 
 /// In precedence order: the first rule that matches a request wins.
 #[utoipa::path(get, path = "/v1/load-balancers/{lb}/vservers/{vs}/rules", tag = "rules",
-    params(("lb" = String, Path), ("vs" = String, Path)),
+    params(("lb" = String, Path), ("vs" = String, Path), ListParams),
     responses((status = 200, body = List<Rule>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     actor: Actor,
     Path((lb, vs)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Json<List<Rule>>> {
+    let p = list_params(q.as_deref())?;
     let out = st
         .store
         .read(move |tx| {
             let (_, vs) = lookup(tx, &actor, &lb, &vs)?;
             let mut items = tx.children::<Rule>(&vs.id)?;
             items.sort_by_key(|r| r.precedence());
-            Ok(List {
-                total: items.len() as u64,
-                items,
-            })
+            Ok(p.slice(items, weir_model::Resource::search_text))
         })
         .await?;
     Ok(Json(out))

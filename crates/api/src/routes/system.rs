@@ -64,7 +64,7 @@ pub async fn status(State(st): State<AppState>, _actor: Actor) -> Json<SystemSta
     responses((status = 200, description = "all parts up"), (status = 503, description = "a part is down")))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let store_ok = st.store.read(|tx| Ok(tx.revision())).await.is_ok();
-    let dataplane_ok = st.applied.has_changed().is_ok();
+    let dataplane_ok = st.dataplane.alive();
     let body = json!({"api": "ok", "store": if store_ok {"ok"} else {"down"}, "dataplane": if dataplane_ok {"ok"} else {"down"}});
     let code = if store_ok && dataplane_ok {
         StatusCode::OK

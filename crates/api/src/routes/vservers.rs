@@ -1,7 +1,7 @@
 //! VServers: listeners on an LB's address.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use time::OffsetDateTime;
 use weir_model::backend::Backend;
@@ -15,27 +15,33 @@ use weir_model::vserver::{
 use weir_model::{Error, ErrorKind, Kind, Result};
 use weir_store::{Txn, TxnExt};
 
-use super::{List, created, deleted, updated};
-use crate::AppState;
+use super::{List, ListParams, created, deleted, list_params, updated};
 use crate::access::{self, keys};
 use crate::auth::Actor;
 use crate::error::{ApiResult, Body, PatchBody, parse_json};
+use crate::{AppState, DataPlaneView, ListenerStatus};
 
-pub fn view(tx: &mut dyn Txn, vs: VServer, applied: u64) -> Result<VServerView> {
+pub fn view(tx: &mut dyn Txn, vs: VServer, dp: &dyn DataPlaneView) -> Result<VServerView> {
     let backends = tx.children::<Backend>(&vs.id)?;
     let enabled = backends.iter().filter(|b| b.enabled).count();
     // Until health checks run, every enabled backend counts as valid.
     let health = VServerHealth::from_counts(enabled, enabled);
-    let status = if applied >= vs.updated_revision {
-        VServerStatus::Running
-    } else if applied < vs.created_revision {
-        VServerStatus::Creating
+    let applied = dp.applied_revision();
+    let (status, status_message) = if applied < vs.created_revision {
+        (VServerStatus::Creating, None)
+    } else if applied < vs.updated_revision {
+        (VServerStatus::Updating, None)
     } else {
-        VServerStatus::Updating
+        match dp.listener(&vs.id) {
+            Some(ListenerStatus::Bound) => (VServerStatus::Running, None),
+            Some(ListenerStatus::Failed(msg)) => (VServerStatus::Error, Some(msg)),
+            None => (VServerStatus::Creating, None),
+        }
     };
     Ok(VServerView {
         vserver: vs,
         status,
+        status_message,
         health,
         backend_count: backends.len() as u64,
     })
@@ -111,25 +117,28 @@ pub fn remove_vserver(tx: &mut dyn Txn, vs: &VServer, cascade: bool) -> Result<(
     Ok(())
 }
 
-#[utoipa::path(get, path = "/v1/load-balancers/{lb}/vservers", tag = "vservers", params(("lb" = String, Path)),
+#[utoipa::path(get, path = "/v1/load-balancers/{lb}/vservers", tag = "vservers", params(("lb" = String, Path), ListParams),
     responses((status = 200, body = List<VServerView>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     actor: Actor,
     Path(lb): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult<Json<List<VServerView>>> {
-    let applied = st.applied_revision();
+    let p = list_params(q.as_deref())?;
+    let dp = st.dataplane.clone();
     let out = st
         .store
         .read(move |tx| {
             let lb: LoadBalancer = access::visible(tx, &actor, &lb)?;
-            let items = tx
-                .children::<VServer>(&lb.id)?
+            let page = tx.list::<VServer>(&p.query(Kind::VServer, &lb.id))?;
+            let items = page
+                .items
                 .into_iter()
-                .map(|vs| view(tx, vs, applied))
+                .map(|vs| view(tx, vs, dp.as_ref()))
                 .collect::<Result<Vec<_>>>()?;
             Ok(List {
-                total: items.len() as u64,
+                total: page.total,
                 items,
             })
         })
@@ -148,7 +157,7 @@ pub async fn create(
     Body(req): Body<VServerCreate>,
 ) -> ApiResult<Response> {
     let reserved = st.config.reserved_ports.clone();
-    let applied = st.applied.clone();
+    let dp = st.dataplane.clone();
     let (v, rev) = st
         .store
         .write(move |tx| {
@@ -170,8 +179,7 @@ pub async fn create(
             let rev = tx.revision();
             let vs = build(spec, id, &lb, (OffsetDateTime::now_utc(), rev), rev);
             tx.put(&vs)?;
-            let applied = *applied.borrow();
-            view(tx, vs, applied)
+            view(tx, vs, dp.as_ref())
         })
         .await?;
     Ok(created(rev, v))
@@ -185,12 +193,12 @@ pub async fn get(
     actor: Actor,
     Path((lb, vs)): Path<(String, String)>,
 ) -> ApiResult<Json<VServerView>> {
-    let applied = st.applied_revision();
+    let dp = st.dataplane.clone();
     let v = st
         .store
         .read(move |tx| {
             let (_, vs) = lookup(tx, &actor, &lb, &vs)?;
-            view(tx, vs, applied)
+            view(tx, vs, dp.as_ref())
         })
         .await?;
     Ok(Json(v))
@@ -208,15 +216,16 @@ pub async fn patch(
     PatchBody(shape, raw): PatchBody<VServerPatch>,
 ) -> ApiResult<Response> {
     let reserved = st.config.reserved_ports.clone();
-    let applied = st.applied.clone();
+    let dp = st.dataplane.clone();
     let (v, rev) = st
         .store
         .write(move |tx| {
             let (lb, vs) = lookup(tx, &actor, &lb, &vs)?;
-            if shape.protocol.is_some_and(|p| p != vs.protocol) {
+            // Present with another value, or null (a merge patch's removal).
+            if raw.get("protocol").is_some() && shape.protocol != Some(vs.protocol) {
                 return Err(immutable("protocol"));
             }
-            if shape.port.is_some_and(|p| p != i64::from(vs.port)) {
+            if raw.get("port").is_some() && shape.port != Some(i64::from(vs.port)) {
                 return Err(immutable("port"));
             }
             let mut merged = vs.spec_json();
@@ -237,8 +246,7 @@ pub async fn patch(
             if !unchanged {
                 tx.put(&out)?;
             }
-            let applied = *applied.borrow();
-            view(tx, out, applied)
+            view(tx, out, dp.as_ref())
         })
         .await?;
     Ok(updated(rev, v))

@@ -69,6 +69,66 @@ impl Server {
         s
     }
 
+    /// Starts with a config file holding `toml`.
+    pub async fn start_with_config(toml: &str) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let cfg = dir.join("weir.toml");
+        std::fs::write(&cfg, toml).expect("write config");
+        let cfg = cfg.to_string_lossy().to_string();
+        let mut s = Server::start_in(&dir, &["--config", &cfg]).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Waits (bounded) until the data plane has applied `revision`.
+    pub async fn wait_applied(&self, revision: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.get(ADMIN, "/v1/system/status").await;
+            if r.body["applied_revision"].as_u64().unwrap_or(0) >= revision {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "revision {revision} not applied within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// POST and wait until the data plane applied the change.
+    pub async fn post_applied(&self, token: &str, path: &str, body: Value) -> Resp {
+        let r = self.post(token, path, body).await;
+        if let Some(rev) = r.revision {
+            self.wait_applied(rev).await;
+        }
+        r
+    }
+
+    /// PATCH and wait until the data plane applied the change.
+    pub async fn patch_applied(&self, token: &str, path: &str, body: Value) -> Resp {
+        let r = self.patch(token, path, body).await;
+        if let Some(rev) = r.revision {
+            self.wait_applied(rev).await;
+        }
+        r
+    }
+
+    /// DELETE and wait until the data plane applied the change.
+    pub async fn delete_applied(&self, token: &str, path: &str) -> Resp {
+        let r = self.delete(token, path).await;
+        if let Some(rev) = r.revision {
+            self.wait_applied(rev).await;
+        }
+        r
+    }
+
     /// Starts on `dir` (kept by the caller, e.g. across a restart).
     pub async fn start_in(dir: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));

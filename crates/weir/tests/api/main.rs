@@ -6,7 +6,12 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each")]
 mod kit;
 
+mod backends;
 mod cli;
 mod durability;
 mod export;
+mod l4;
+mod l4_live;
+mod resources;
 mod tenancy;
+mod validation;

@@ -1,0 +1,209 @@
+//! The data plane: applies snapshots (reconciling listeners), and reports
+//! what it applied and which listeners are bound.
+//!
+//! Listeners are keyed by (address, port, transport). A snapshot change keeps
+//! unchanged listeners bound (their connections untouched), binds new ones
+//! and stops accepting on removed ones; established connections always run
+//! on with the backend they have. Each accepted connection reads the current
+//! snapshot once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::counters::Counters;
+use crate::snapshot::{BackendState, Compiled, ListenerKey, Snapshot};
+use crate::{tcp, udp};
+
+/// Data-plane settings from the config file.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// How long a deleted backend's connections may run on.
+    pub drain: Duration,
+    /// Backend connect timeout.
+    pub connect_timeout: Duration,
+    /// UDP flows per listener before new sources are dropped.
+    pub udp_max_flows: usize,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            drain: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            udp_max_flows: 65_536,
+        }
+    }
+}
+
+/// Whether a VServer's listener is bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerState {
+    Bound,
+    /// The bind failed; the OS error.
+    Failed(String),
+}
+
+struct Running {
+    vserver_id: String,
+    stop: CancellationToken,
+}
+
+pub struct DataPlane {
+    pub(crate) config: DataPlaneConfig,
+    pub(crate) current: ArcSwap<Snapshot>,
+    pub(crate) counters: Counters,
+    /// Control-path state (touched only when a snapshot is applied).
+    running: Mutex<HashMap<ListenerKey, Running>>,
+    states: RwLock<HashMap<String, ListenerState>>,
+    applied: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("revision", &self.current.load().revision)
+            .finish()
+    }
+}
+
+impl DataPlane {
+    pub fn new(config: DataPlaneConfig) -> Arc<DataPlane> {
+        let (applied, _) = watch::channel(0);
+        Arc::new(DataPlane {
+            config,
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            counters: Counters::default(),
+            running: Mutex::new(HashMap::new()),
+            states: RwLock::new(HashMap::new()),
+            applied,
+        })
+    }
+
+    /// The revision of the last applied snapshot.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn listener_state(&self, vserver_id: &str) -> Option<ListenerState> {
+        self.states.read().ok()?.get(vserver_id).cloned()
+    }
+
+    /// Swaps in a compiled snapshot: binds new listeners, stops removed
+    /// ones, schedules the close of removed backends' connections after the
+    /// drain period, then publishes the applied revision.
+    pub async fn apply(self: &Arc<Self>, compiled: Compiled) {
+        let Compiled { snapshot, removed } = compiled;
+        let revision = snapshot.revision;
+        let desired: HashMap<ListenerKey, String> = snapshot
+            .listeners
+            .iter()
+            .map(|(k, l)| (*k, l.vserver_id.clone()))
+            .collect();
+        // Swap first so a listener bound below already sees its config.
+        self.current.store(Arc::new(snapshot));
+
+        let mut to_bind = Vec::new();
+        if let Ok(mut running) = self.running.lock() {
+            running.retain(|key, r| {
+                let keep = desired.contains_key(key);
+                if !keep {
+                    r.stop.cancel();
+                }
+                keep
+            });
+            for (key, vs) in &desired {
+                match running.get_mut(key) {
+                    Some(r) => r.vserver_id = vs.clone(),
+                    None => to_bind.push((*key, vs.clone())),
+                }
+            }
+        }
+        let mut bound = Vec::new();
+        let mut failed = Vec::new();
+        for (key, vs) in to_bind {
+            let stop = CancellationToken::new();
+            let res = if key.udp {
+                udp::bind(self.clone(), key, stop.clone())
+            } else {
+                tcp::bind(self.clone(), key, stop.clone()).await
+            };
+            match res {
+                Ok(()) => bound.push((key, Running { vserver_id: vs, stop })),
+                Err(e) => {
+                    tracing::warn!(addr = %key.addr, udp = key.udp, vserver = %vs, error = %e, "listener bind failed");
+                    failed.push((
+                        vs,
+                        format!("cannot bind {} {}: {e}", if key.udp { "udp" } else { "tcp" }, key.addr),
+                    ));
+                }
+            }
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.extend(bound);
+            if let Ok(mut states) = self.states.write() {
+                states.clear();
+                for r in running.values() {
+                    states.insert(r.vserver_id.clone(), ListenerState::Bound);
+                }
+                for (vs, msg) in failed {
+                    states.insert(vs, ListenerState::Failed(msg));
+                }
+            }
+        }
+        self.drain(removed);
+        self.applied.send_replace(revision);
+    }
+
+    fn drain(&self, removed: Vec<Arc<BackendState>>) {
+        if removed.is_empty() {
+            return;
+        }
+        let period = self.config.drain;
+        tokio::spawn(async move {
+            tokio::time::sleep(period).await;
+            for b in removed {
+                b.drained.cancel();
+            }
+        });
+    }
+
+    /// Stops every listener (connections run on until they end).
+    pub fn shutdown(&self) {
+        if let Ok(mut running) = self.running.lock() {
+            for (_, r) in running.drain() {
+                r.stop.cancel();
+            }
+        }
+    }
+}
+
+/// Binds a std socket for `addr` with SO_REUSEADDR (TCP) so a listener can
+/// come back right after it was removed.
+pub(crate) fn socket_for(addr: SocketAddr, udp: bool) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let s = if udp {
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?
+    } else {
+        let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s
+    };
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s)
+}

@@ -1,0 +1,15 @@
+//! Weir's data plane: listeners, L4 forwarding, schedulers, persistence,
+//! ACLs and the PROXY protocol. It never reads the store: it runs a
+//! compiled, immutable [`snapshot`] that the control plane swaps atomically.
+
+pub mod acl;
+pub mod counters;
+pub mod dataplane;
+pub mod proxy_protocol;
+pub mod sched;
+pub mod snapshot;
+mod tcp;
+mod udp;
+
+pub use dataplane::{DataPlane, DataPlaneConfig, ListenerState};
+pub use snapshot::{Compiled, ConfigInput, Snapshot};

@@ -1,0 +1,253 @@
+//! The compiled configuration the data plane runs: an immutable value built
+//! once per store revision, swapped atomically, read once per connection.
+//!
+//! Everything a connection needs is precomputed here (scheduler tables, ACLs,
+//! socket addresses). Per-backend runtime state ([`BackendState`]: active
+//! connection count, drain signal) lives in `Arc`s carried from one snapshot
+//! to the next by backend id, so a config change never resets live counters.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use weir_model::backend::Backend;
+use weir_model::lb::{LoadBalancer, NetworkType};
+use weir_model::network::SecurityGroup;
+use weir_model::vserver::{Algorithm, PersistenceMode, Protocol, ProxyProtocol, VServer};
+
+use crate::acl::{Acl, Transport};
+use crate::sched::{Maglev, Wrr, least_connections};
+
+/// What a listener binds: address, port and transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerKey {
+    pub addr: SocketAddr,
+    pub udp: bool,
+}
+
+/// Runtime state of one backend, shared by every snapshot that contains it.
+#[derive(Debug)]
+pub struct BackendState {
+    pub id: String,
+    pub addr: SocketAddr,
+    /// Connections (TCP) or flows (UDP) currently open to it.
+    pub active: AtomicU64,
+    /// Cancelled when the backend has been deleted and its drain period is
+    /// over: its remaining connections are closed.
+    pub drained: CancellationToken,
+}
+
+impl BackendState {
+    pub fn new(id: &str, addr: SocketAddr) -> Self {
+        BackendState {
+            id: id.to_string(),
+            addr,
+            active: AtomicU64::new(0),
+            drained: CancellationToken::new(),
+        }
+    }
+}
+
+/// Holds one unit of `active` for as long as it lives.
+#[derive(Debug)]
+pub struct ActiveGuard(Arc<BackendState>);
+
+impl ActiveGuard {
+    pub fn new(b: &Arc<BackendState>) -> Self {
+        b.active.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(b.clone())
+    }
+    pub fn backend(&self) -> &Arc<BackendState> {
+        &self.0
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a VServer picks among its candidates.
+pub enum Scheduler {
+    Wrr(Wrr),
+    LeastConnections(AtomicUsize),
+    SourceIp(Maglev),
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scheduler::Wrr(_) => "Wrr",
+            Scheduler::LeastConnections(_) => "LeastConnections",
+            Scheduler::SourceIp(_) => "SourceIp",
+        })
+    }
+}
+
+/// One VServer, as its listener needs it.
+#[derive(Debug)]
+pub struct ListenerConfig {
+    pub vserver_id: String,
+    pub lb_id: String,
+    pub protocol: Protocol,
+    /// Candidates: the enabled backends, in a fixed order.
+    pub backends: Vec<Arc<BackendState>>,
+    pub weights: Vec<u32>,
+    pub scheduler: Scheduler,
+    /// udp `source_ip` persistence: one backend per client IP while alive.
+    pub udp_persist_by_ip: bool,
+    pub idle_timeout: Duration,
+    pub proxy_protocol: ProxyProtocol,
+    /// External LBs with a security group; `None` allows everything.
+    pub acl: Option<Arc<Acl>>,
+}
+
+impl ListenerConfig {
+    /// Picks a candidate for a new connection from `client`, skipping those
+    /// `skip` rejects (already tried).
+    pub fn pick(&self, client: IpAddr, skip: impl Fn(usize) -> bool) -> Option<usize> {
+        let ok = |i: usize| !skip(i);
+        match &self.scheduler {
+            Scheduler::Wrr(w) => w.pick(ok),
+            Scheduler::LeastConnections(cursor) => least_connections(
+                &self.weights,
+                |i| self.backends.get(i).map_or(0, |b| b.active.load(Ordering::Relaxed)),
+                ok,
+                cursor,
+            ),
+            Scheduler::SourceIp(m) => m.pick(client, ok),
+        }
+    }
+
+    pub fn allows(&self, port: u16, src: IpAddr) -> bool {
+        let t = if self.protocol == Protocol::Udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        self.acl.as_ref().is_none_or(|a| a.allows(t, port, src))
+    }
+}
+
+/// The whole data-plane configuration at one revision.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub listeners: HashMap<ListenerKey, Arc<ListenerConfig>>,
+    /// Every configured backend (enabled or not), by id.
+    pub backends: HashMap<String, Arc<BackendState>>,
+}
+
+/// The store's state the snapshot is compiled from.
+#[derive(Debug, Default)]
+pub struct ConfigInput {
+    pub revision: u64,
+    pub lbs: Vec<LoadBalancer>,
+    pub vservers: Vec<VServer>,
+    pub backends: Vec<Backend>,
+    pub security_groups: Vec<SecurityGroup>,
+}
+
+/// A compiled snapshot and the backends that left the configuration.
+#[derive(Debug)]
+pub struct Compiled {
+    pub snapshot: Snapshot,
+    /// Backends of the previous snapshot that are gone (deleted, or their
+    /// address changed): they drain, then their connections are closed.
+    pub removed: Vec<Arc<BackendState>>,
+}
+
+impl Snapshot {
+    /// Compiles `input`, reusing `prev`'s backend states by id (so active
+    /// counts and drain signals carry over a change).
+    pub fn compile(input: &ConfigInput, prev: &Snapshot) -> Compiled {
+        let lbs: HashMap<&str, &LoadBalancer> = input.lbs.iter().map(|l| (l.id.as_str(), l)).collect();
+        let sgs: HashMap<&str, Arc<Acl>> = input
+            .security_groups
+            .iter()
+            .map(|s| (s.id.as_str(), Arc::new(Acl::compile(&s.rules))))
+            .collect();
+        let mut states: HashMap<String, Arc<BackendState>> = HashMap::with_capacity(input.backends.len());
+        let mut by_vs: HashMap<&str, Vec<&Backend>> = HashMap::new();
+        for b in &input.backends {
+            let addr = SocketAddr::new(IpAddr::V4(b.address), b.port);
+            let state = match prev.backends.get(&b.id) {
+                Some(s) if s.addr == addr => s.clone(),
+                _ => Arc::new(BackendState::new(&b.id, addr)),
+            };
+            states.insert(b.id.clone(), state);
+            by_vs.entry(b.vserver_id.as_str()).or_default().push(b);
+        }
+        let mut listeners = HashMap::with_capacity(input.vservers.len());
+        for vs in &input.vservers {
+            let Some(lb) = lbs.get(vs.lb_id.as_str()) else { continue };
+            let mut backends = Vec::new();
+            let mut weights = Vec::new();
+            let mut keys = Vec::new();
+            // Disabled backends get no new traffic; their connections run on.
+            for b in by_vs
+                .get(vs.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| b.enabled)
+            {
+                if let Some(state) = states.get(&b.id) {
+                    keys.push(b.id.as_str());
+                    weights.push(u32::from(b.weight));
+                    backends.push(state.clone());
+                }
+            }
+            let scheduler = match vs.algorithm {
+                Algorithm::WeightedRoundRobin => Scheduler::Wrr(Wrr::new(&weights)),
+                Algorithm::LeastConnections => Scheduler::LeastConnections(AtomicUsize::new(0)),
+                Algorithm::SourceIp => Scheduler::SourceIp(Maglev::new(&keys, &weights)),
+            };
+            let acl = match (lb.network_type, &lb.security_group_id) {
+                (NetworkType::External, Some(sg)) => Some(
+                    sgs.get(sg.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Acl::compile(&[]))),
+                ),
+                _ => None,
+            };
+            let key = ListenerKey {
+                addr: SocketAddr::new(IpAddr::V4(lb.address), vs.port),
+                udp: vs.protocol == Protocol::Udp,
+            };
+            listeners.insert(
+                key,
+                Arc::new(ListenerConfig {
+                    vserver_id: vs.id.clone(),
+                    lb_id: lb.id.clone(),
+                    protocol: vs.protocol,
+                    backends,
+                    weights,
+                    scheduler,
+                    udp_persist_by_ip: vs.persistence.mode == PersistenceMode::SourceIp,
+                    idle_timeout: Duration::from_secs(u64::from(vs.idle_timeout_s)),
+                    proxy_protocol: vs.proxy_protocol,
+                    acl,
+                }),
+            );
+        }
+        let removed = prev
+            .backends
+            .iter()
+            .filter(|(id, s)| states.get(*id).is_none_or(|n| !Arc::ptr_eq(n, s)))
+            .map(|(_, s)| s.clone())
+            .collect();
+        Compiled {
+            snapshot: Snapshot {
+                revision: input.revision,
+                listeners,
+                backends: states,
+            },
+            removed,
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! TCP VServers: accept, check the ACL, pick a backend (retrying up to two
+//! others on connect failure), send the PROXY header, relay both ways with
+//! half-close until either side is done, the idle timeout fires, or the
+//! backend is deleted and drained.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use weir_model::vserver::ProxyProtocol;
+
+use crate::counters::Counters;
+use crate::dataplane::{DataPlane, socket_for};
+use crate::proxy_protocol;
+use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey};
+
+/// Connect attempts per client connection: the first pick and two retries.
+const ATTEMPTS: usize = 3;
+/// Relay buffer, allocated only while data flows (idle connections hold none).
+const BUF: usize = 16 * 1024;
+
+pub(crate) async fn bind(dp: Arc<DataPlane>, key: ListenerKey, stop: CancellationToken) -> io::Result<()> {
+    let s = socket_for(key.addr, false)?;
+    s.listen(4096)?;
+    let listener = TcpListener::from_std(s.into())?;
+    tokio::spawn(accept_loop(dp, key, listener, stop));
+    Ok(())
+}
+
+async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    Counters::inc(&dp.counters.tcp_accepted);
+                    // One snapshot read per connection.
+                    let cfg = dp.current.load().listeners.get(&key).cloned();
+                    if let Some(cfg) = cfg {
+                        tokio::spawn(serve(dp.clone(), cfg, sock, peer, key.addr));
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep listening.
+                    tracing::warn!(addr = %key.addr, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, local: SocketAddr) {
+    if !cfg.allows(local.port(), peer.ip()) {
+        Counters::inc(&dp.counters.acl_denied);
+        // Closed at once, with a reset so the client is not left waiting.
+        let _ = client.set_zero_linger();
+        return;
+    }
+    let _ = client.set_nodelay(true);
+    let mut tried: Vec<usize> = Vec::with_capacity(ATTEMPTS);
+    while tried.len() < ATTEMPTS {
+        let Some(i) = cfg.pick(peer.ip(), |i| tried.contains(&i)) else {
+            break;
+        };
+        tried.push(i);
+        let Some(backend) = cfg.backends.get(i) else { break };
+        let guard = ActiveGuard::new(backend);
+        let up = match tokio::time::timeout(dp.config.connect_timeout, TcpStream::connect(backend.addr)).await {
+            Ok(Ok(up)) => up,
+            Ok(Err(e)) => {
+                tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
+                Counters::inc(&dp.counters.connect_failed);
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!(backend = %backend.addr, "backend connect timed out");
+                Counters::inc(&dp.counters.connect_failed);
+                continue;
+            }
+        };
+        let _ = up.set_nodelay(true);
+        relay(&dp, &cfg, client, up, peer, local, guard).await;
+        return;
+    }
+    if tried.is_empty() {
+        Counters::inc(&dp.counters.no_backend);
+    }
+    let _ = client.set_zero_linger();
+}
+
+async fn relay(
+    dp: &DataPlane,
+    cfg: &ListenerConfig,
+    client: TcpStream,
+    mut up: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    guard: ActiveGuard,
+) {
+    let header = match cfg.proxy_protocol {
+        ProxyProtocol::Off => None,
+        ProxyProtocol::V1 => Some(proxy_protocol::v1(peer, local)),
+        ProxyProtocol::V2 => Some(proxy_protocol::v2(peer, local)),
+    };
+    if let Some(h) = header
+        && up.write_all(&h).await.is_err()
+    {
+        return;
+    }
+    let base = Instant::now();
+    let last = AtomicU64::new(0);
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = up.into_split();
+    let both = async { tokio::try_join!(pipe(cr, uw, &last, base), pipe(ur, cw, &last, base)) };
+    tokio::select! {
+        _ = both => {}
+        _ = idle(&last, base, cfg.idle_timeout) => Counters::inc(&dp.counters.idle_closed),
+        _ = guard.backend().drained.cancelled() => Counters::inc(&dp.counters.drained_closed),
+    }
+    drop(guard);
+}
+
+/// Copies `r` to `w` until EOF (then half-closes `w`). The buffer exists
+/// only while bytes are flowing.
+async fn pipe(r: OwnedReadHalf, mut w: OwnedWriteHalf, last: &AtomicU64, base: Instant) -> io::Result<()> {
+    loop {
+        r.readable().await?;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            match r.try_read(&mut buf) {
+                Ok(0) => {
+                    w.shutdown().await?;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    w.write_all(&buf[..n]).await?;
+                    last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Resolves once nothing has moved either way for `timeout`.
+async fn idle(last: &AtomicU64, base: Instant, timeout: Duration) {
+    loop {
+        let seen = Duration::from_millis(last.load(Ordering::Relaxed));
+        let deadline = base + seen + timeout;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! Test backends on loopback: TCP servers that greet with their name and
+//! then echo, and UDP echo servers that prefix replies with their name.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::kit::{ADMIN, Server};
+
+/// A TCP backend: on each connection it writes `<name>\n`, then echoes.
+pub struct TcpBackend {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections currently open.
+    pub open: Arc<AtomicUsize>,
+}
+
+pub async fn tcp_backend(ip: &str, name: &str) -> TcpBackend {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{ip}:0").parse().expect("addr"))
+        .expect("bind backend");
+    // A deep accept queue: bursts of thousands of connections must not overflow it.
+    let l = sock.listen(8192).expect("listen");
+    let addr = l.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let (a, o, n) = (accepted.clone(), open.clone(), name.to_string());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            o.fetch_add(1, Ordering::SeqCst);
+            let (o, n) = (o.clone(), n.clone());
+            tokio::spawn(async move {
+                if s.write_all(format!("{n}\n").as_bytes()).await.is_ok() {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(k) = s.read(&mut buf).await {
+                        if k == 0 || s.write_all(&buf[..k]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                o.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    TcpBackend { addr, accepted, open }
+}
+
+/// Connects to `target` (from `from` when given) and reads the greeting.
+pub async fn greet(target: SocketAddr, from: Option<&str>) -> (String, TcpStream) {
+    let s = match from {
+        Some(ip) => {
+            let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+            sock.bind(format!("{ip}:0").parse().expect("addr"))
+                .expect("bind client");
+            sock.connect(target).await.expect("connect")
+        }
+        None => TcpStream::connect(target).await.expect("connect"),
+    };
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(5), r.read_line(&mut line))
+        .await
+        .expect("greeting in time")
+        .expect("read");
+    (line.trim().to_string(), r.into_inner())
+}
+
+/// Names of the backends reached by `n` sequential new connections.
+pub async fn tally(target: SocketAddr, n: usize) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for _ in 0..n {
+        let (name, _) = greet(target, None).await;
+        *m.entry(name).or_insert(0) += 1;
+    }
+    m
+}
+
+/// A UDP backend answering `<name>:<payload>`.
+pub async fn udp_backend(ip: &str, name: &str) -> SocketAddr {
+    let s = UdpSocket::bind(format!("{ip}:0")).await.expect("bind udp backend");
+    let addr = s.local_addr().expect("addr");
+    let n = name.to_string();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((k, from)) = s.recv_from(&mut buf).await {
+            let mut reply = format!("{n}:").into_bytes();
+            reply.extend_from_slice(&buf[..k]);
+            let _ = s.send_to(&reply, from).await;
+        }
+    });
+    addr
+}
+
+/// An LB in its own subnet of 127.0.0.0/8 (so parallel tests never share an
+/// address), with a VServer; returns (lb id, lb address, vserver id).
+pub async fn lb_with_vserver(
+    s: &Server,
+    subnet: &str,
+    vserver: serde_json::Value,
+) -> (String, std::net::IpAddr, String) {
+    let vpc = s
+        .post(ADMIN, "/v1/vpcs", json!({"name": "lab", "cidr": "127.0.0.0/8"}))
+        .await;
+    let sn = s
+        .post(
+            ADMIN,
+            "/v1/subnets",
+            json!({"vpc_id": vpc.id(), "name": "sn", "cidr": subnet}),
+        )
+        .await;
+    sn.ok(201);
+    let lb = s
+        .post(
+            ADMIN,
+            "/v1/load-balancers",
+            json!({"name": "t", "network_type": "internal", "vpc_id": vpc.id(), "subnet_id": sn.id()}),
+        )
+        .await;
+    lb.ok(201);
+    let addr: std::net::IpAddr = lb.body["address"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("lb address");
+    let vs = s
+        .post_applied(ADMIN, &format!("/v1/load-balancers/{}/vservers", lb.id()), vserver)
+        .await;
+    vs.ok(201);
+    (lb.id(), addr, vs.id())
+}
+
+/// Adds a backend by address; waits until applied; returns its id.
+pub async fn add_backend(s: &Server, lb: &str, vs: &str, addr: SocketAddr, weight: u32) -> String {
+    let r = s
+        .post_applied(
+            ADMIN,
+            &format!("/v1/load-balancers/{lb}/vservers/{vs}/backends"),
+            json!({"address": addr.ip().to_string(), "port": addr.port(), "weight": weight}),
+        )
+        .await;
+    r.ok(201);
+    r.id()
+}
