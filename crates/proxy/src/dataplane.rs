@@ -108,14 +108,29 @@ impl DataPlane {
     pub async fn apply(self: &Arc<Self>, compiled: Compiled) {
         let Compiled { snapshot, removed } = compiled;
         let revision = snapshot.revision;
+        // Swap first so a listener bound below already sees its config.
+        self.current.store(Arc::new(snapshot));
+        self.reconcile().await;
+        self.drain(removed);
+        self.applied.send_replace(revision);
+    }
+
+    /// True when some listener of the current snapshot failed to bind.
+    pub fn has_failed_listeners(&self) -> bool {
+        self.states
+            .read()
+            .is_ok_and(|s| s.values().any(|st| matches!(st, ListenerState::Failed(_))))
+    }
+
+    /// Makes the bound listeners match the current snapshot: keeps
+    /// unchanged ones, stops removed ones, (re)tries binding the others.
+    pub async fn reconcile(self: &Arc<Self>) {
+        let snapshot = self.current.load_full();
         let desired: HashMap<ListenerKey, String> = snapshot
             .listeners
             .iter()
             .map(|(k, l)| (*k, l.vserver_id.clone()))
             .collect();
-        // Swap first so a listener bound below already sees its config.
-        self.current.store(Arc::new(snapshot));
-
         let mut to_bind = Vec::new();
         if let Ok(mut running) = self.running.lock() {
             running.retain(|key, r| {
@@ -145,10 +160,8 @@ impl DataPlane {
                 Ok(()) => bound.push((key, Running { vserver_id: vs, stop })),
                 Err(e) => {
                     tracing::warn!(addr = %key.addr, udp = key.udp, vserver = %vs, error = %e, "listener bind failed");
-                    failed.push((
-                        vs,
-                        format!("cannot bind {} {}: {e}", if key.udp { "udp" } else { "tcp" }, key.addr),
-                    ));
+                    let proto = if key.udp { "udp" } else { "tcp" };
+                    failed.push((vs, format!("cannot bind {proto} {}: {e}", key.addr)));
                 }
             }
         }
@@ -164,8 +177,6 @@ impl DataPlane {
                 }
             }
         }
-        self.drain(removed);
-        self.applied.send_replace(revision);
     }
 
     fn drain(&self, removed: Vec<Arc<BackendState>>) {

@@ -14,6 +14,9 @@ use weir_model::vserver::VServer;
 use weir_proxy::{ConfigInput, DataPlane, ListenerState, Snapshot};
 use weir_store::{ListQuery, Store, TxnExt};
 
+/// How often listeners that failed to bind are tried again.
+const BIND_RETRY: Duration = Duration::from_secs(5);
+
 async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
     store
         .read(|tx| {
@@ -46,8 +49,22 @@ pub async fn run(store: Store, dp: Arc<DataPlane>) {
                 continue;
             }
         }
-        if revs.changed().await.is_err() {
-            return;
+        // Wait for the next revision; meanwhile retry listeners that failed
+        // to bind (an address may appear on the host later).
+        loop {
+            tokio::select! {
+                r = revs.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep(BIND_RETRY) => {
+                    if dp.has_failed_listeners() {
+                        dp.reconcile().await;
+                    }
+                }
+            }
         }
     }
 }

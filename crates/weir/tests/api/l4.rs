@@ -397,5 +397,27 @@ async fn a_bind_failure_is_visible_in_the_vserver() {
         msg.contains("127.60.30.1:7030") && msg.to_lowercase().contains("in use"),
         "{msg}"
     );
+    // Once the address is free, the data plane binds it without an API call.
     drop(squatter);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = s
+            .get(ADMIN, &format!("/v1/load-balancers/{}/vservers/{}", lb.id(), vs.id()))
+            .await;
+        if v.body["status"] == "running" {
+            assert!(v.body["status_message"].is_null());
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", v.body["status"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Listening now: with no backend the proxy resets at once, which is a
+    // listener answering (a refusal would mean nothing is bound).
+    let r = tokio::net::TcpStream::connect("127.60.30.1:7030").await;
+    assert!(
+        r.as_ref()
+            .err()
+            .is_none_or(|e| e.kind() != std::io::ErrorKind::ConnectionRefused),
+        "{r:?}"
+    );
 }

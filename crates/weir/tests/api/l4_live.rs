@@ -134,9 +134,22 @@ async fn live_changes_under_load_reset_nothing() {
         m
     });
     assert!(by.get("b").copied().unwrap_or(0) > 0);
-    // The removed VServer's port no longer accepts; the new one does.
-    assert!(tokio::net::TcpStream::connect(SocketAddr::new(ip, 7041)).await.is_err());
-    assert!(tokio::net::TcpStream::connect(SocketAddr::new(ip, 7042)).await.is_ok());
+    // The removed VServer's port no longer accepts; the new one does (it has
+    // no backend, so the proxy resets the connection at once: that is a
+    // listener answering, unlike a refusal).
+    let removed = tokio::net::TcpStream::connect(SocketAddr::new(ip, 7041)).await;
+    assert_eq!(
+        removed.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    let added = tokio::net::TcpStream::connect(SocketAddr::new(ip, 7042)).await;
+    assert!(
+        added
+            .as_ref()
+            .err()
+            .is_none_or(|e| e.kind() != std::io::ErrorKind::ConnectionRefused),
+        "{added:?}"
+    );
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -209,4 +222,44 @@ async fn ten_thousand_connections_leave_no_descriptor_behind() {
         assert!(Instant::now() < deadline, "descriptors: baseline {baseline}, now {now}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_deleted_backend_drains_then_closes() {
+    let s = Server::start_with_config("[dataplane]\ndrain_s = 1\n").await;
+    let (lb, ip, vs) = lb_with_vserver(&s, "127.60.42.0/24", json!({"protocol": "tcp", "port": 7044})).await;
+    let a = tcp_backend("127.61.42.10", "a").await;
+    let b = tcp_backend("127.61.42.11", "b").await;
+    let ra = add_backend(&s, &lb, &vs, a.addr, 1).await;
+    add_backend(&s, &lb, &vs, b.addr, 1).await;
+    let target = SocketAddr::new(ip, 7044);
+    let mut to_a = None;
+    for _ in 0..4 {
+        let (name, conn) = greet(target, None).await;
+        if name == "a" {
+            to_a = Some(conn);
+        }
+    }
+    let mut conn = to_a.expect("a connection to a");
+    s.delete_applied(ADMIN, &format!("/v1/load-balancers/{lb}/vservers/{vs}/backends/{ra}"))
+        .await;
+    let deleted_at = Instant::now();
+    // Still works during the drain period; new connections avoid it.
+    conn.write_all(b"hi").await.unwrap();
+    let mut buf = [0u8; 2];
+    conn.read_exact(&mut buf).await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(greet(target, None).await.0, "b");
+    }
+    // Then it is closed.
+    let mut rest = [0u8; 8];
+    let r = tokio::time::timeout(Duration::from_secs(4), conn.read(&mut rest))
+        .await
+        .expect("closed after the drain");
+    assert!(matches!(r, Ok(0) | Err(_)));
+    let took = deleted_at.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed after {took:?}, before the 1 s drain"
+    );
 }

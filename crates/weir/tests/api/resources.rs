@@ -1009,7 +1009,7 @@ async fn deleting_an_lb_cascades() {
         )
         .await;
     assert_eq!(ext.ok(201)["address"], json!(eip_addr));
-    // Its VServers' ports are free on the new LB too, and the instance is free.
+    // The backend is gone, so the instance is no longer in use.
     s.delete(&t, &format!("/v1/instances/{}", n.instance)).await.ok(204);
     // Deleting the LBs leaves the subnet deletable.
     s.delete(&t, &format!("/v1/load-balancers/{}", again.id()))

@@ -1,0 +1,557 @@
+#!/usr/bin/env bash
+# Layer-4 benchmark: Weir vs HAProxy (mode tcp, without and with splice) vs
+# nginx (stream), one worker thread each, plus the direct (no proxy) ceiling.
+#
+#   bench/l4.sh                      # ROUNDS=3 SECS=5 by default (~10 min)
+#   ROUNDS=5 SECS=5 bench/l4.sh      # knobs: see the defaults below
+#
+# Tests (in each round every contender once, the order rotated per round):
+#   tcp bulk c→s / s→c  iperf3 -t SECS (and -R) through the proxy to an iperf3 server
+#   tcp conn/s          l4-client connrate: CONNS closed loops of connect, 1 byte, echo, close
+#   udp rt/s            l4-client udp-rtt: UDP_SOCKETS sockets (flows), each send → echo → repeat;
+#                       nginx twice: "nginx" with proxy_responses 1 (a session per datagram) and
+#                       "nginx-flow" without it (a session per client address:port kept until
+#                       proxy_timeout, the same semantics as Weir's flow table)
+#   idle memory         RSS delta of a freshly started proxy over IDLE_CONNS idle TCP connections
+# Client, origin and proxy are all pinned to CPU $CPU (taskset), as in
+# shared/benchmarking.md. The proxy's CPU time is utime+stime from
+# /proc/PID/stat around each measurement. Every process the script starts is
+# stopped by its PID; every wait is bounded; only 127.0.0.0/8 addresses.
+# Needs root (apt-get for missing tools, ulimit -n).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+CONNS=${CONNS:-32}
+UDP_SOCKETS=${UDP_SOCKETS:-32}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+MEM_ROUNDS=${MEM_ROUNDS:-$ROUNDS}
+CPU=${CPU:-1}
+KEEP=${KEEP:-0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/target/release
+WORK=$(mktemp -d /tmp/weir-l4.XXXXXX)
+RESULTS=$WORK/results.tsv
+MEMRES=$WORK/memory.tsv
+HZ=$(getconf CLK_TCK)
+
+# Addresses: one 127.x per contender, the same ports everywhere.
+ORIGIN=127.71.0.10          # iperf3 :5201, TCP echo :7000, UDP echo :7001
+HAP=127.72.0.1              # HAProxy, mode tcp
+HAPS=127.73.0.1             # HAProxy, mode tcp + splice-request/splice-response
+NGX=127.74.0.1              # nginx stream
+WEIR_SUBNET=127.70.0.0/24   # Weir's LB address is allocated from here
+P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003
+
+log() { printf '[l4 %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+declare -a PIDS=()
+declare -A PID_OF=()     # contender → the PID doing the proxying (nginx: its worker)
+declare -A MAIN_OF=()    # contender → the PID the script started
+declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX)
+
+start_bg() { # name cmd… → LASTPID (pinned to $CPU, output in $WORK/name.{out,err})
+    local name=$1
+    shift
+    taskset -c "$CPU" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    LASTPID=$!
+    PIDS+=("$LASTPID")
+}
+
+stop_pid() { # pid: TERM, up to 5 s, then KILL
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+cleanup() {
+    local rc=$? p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    if [[ $rc -eq 0 && $KEEP != 1 ]]; then
+        rm -rf "$WORK"
+    else
+        log "logs and results kept in $WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_listen() { # proto(t|u) addr port: until a socket listens there (10 s)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -n $(ss -Hln"$1" "src $2:$3" 2>/dev/null) ]] && return 0
+        sleep 0.1
+    done
+    die "nothing listens on $1 $2:$3"
+}
+
+cpu_ticks() { # pid → utime+stime in clock ticks (whole process, all threads)
+    local s
+    read -r s <"/proc/$1/stat"
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo $((${12} + ${13}))
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# ---------------------------------------------------------------- setup
+install_tools() {
+    local need=()
+    command -v haproxy >/dev/null || need+=(haproxy)
+    command -v nginx >/dev/null || need+=(nginx)
+    [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || need+=(libnginx-mod-stream)
+    command -v iperf3 >/dev/null || need+=(iperf3)
+    command -v jq >/dev/null || need+=(jq)
+    command -v curl >/dev/null || need+=(curl)
+    command -v taskset >/dev/null || need+=(util-linux)
+    command -v ss >/dev/null || need+=(iproute2)
+    command -v pgrep >/dev/null || need+=(procps)
+    if ((${#need[@]})); then
+        log "installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+}
+
+raise_nofile() {
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    local max=$((($(ulimit -n) - 500) / 2))
+    if ((IDLE_CONNS > max)); then
+        log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
+        IDLE_CONNS=$max
+    fi
+}
+
+start_origin() {
+    start_bg iperf3 iperf3 -s -B "$ORIGIN" -p 5201
+    start_bg origin "$BIN/l4-origin" --tcp "$ORIGIN:7000" --udp "$ORIGIN:7001"
+    wait_listen t "$ORIGIN" 5201
+    wait_listen t "$ORIGIN" 7000
+    wait_listen u "$ORIGIN" 7001
+}
+
+write_haproxy_cfg() { # addr splice(0|1) file
+    local maxconn=$((IDLE_CONNS + 2000))
+    {
+        cat <<EOF
+global
+    nbthread 1
+    maxconn $maxconn
+defaults
+    mode tcp
+    maxconn $maxconn
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+EOF
+        if [[ $2 == 1 ]]; then
+            printf '    option splice-request\n    option splice-response\n'
+        fi
+        cat <<EOF
+listen bulk
+    bind $1:$P_BULK
+    server o $ORIGIN:5201
+listen echo
+    bind $1:$P_ECHO
+    server o $ORIGIN:7000
+EOF
+    } >"$3"
+}
+
+write_nginx_cfg() {
+    local wc=$((2 * IDLE_CONNS + 1000))
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile $((wc + 1000));
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections $wc; }
+stream {
+    proxy_connect_timeout 5s;
+    proxy_timeout 1h;
+    server { listen $NGX:$P_BULK; proxy_pass $ORIGIN:5201; }
+    server { listen $NGX:$P_ECHO; proxy_pass $ORIGIN:7000; }
+    server { listen $NGX:$P_UDP udp; proxy_pass $ORIGIN:7001; proxy_responses 1; proxy_timeout 10s; }
+    server { listen $NGX:$P_UDP_FLOW udp; proxy_pass $ORIGIN:7001; proxy_timeout 10s; }
+}
+EOF
+}
+
+start_haproxy() { # contender
+    local addr=${ADDR_OF[$1]} splice=0
+    [[ $1 == haproxy-splice ]] && splice=1
+    write_haproxy_cfg "$addr" "$splice" "$WORK/$1.cfg"
+    start_bg "$1" haproxy -db -f "$WORK/$1.cfg"
+    PID_OF[$1]=$LASTPID MAIN_OF[$1]=$LASTPID
+    wait_listen t "$addr" $P_BULK
+    wait_listen t "$addr" $P_ECHO
+}
+
+start_nginx() {
+    write_nginx_cfg
+    start_bg nginx nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx/" -e "$WORK/nginx/error.log"
+    MAIN_OF[nginx]=$LASTPID
+    local i w=""
+    for ((i = 0; i < 100; i++)); do
+        w=$(pgrep -P "$LASTPID" | head -1 || true)
+        [[ -n $w ]] && break
+        sleep 0.1
+    done
+    [[ -n $w ]] || die "nginx started no worker (see $WORK/nginx/error.log)"
+    PID_OF[nginx]=$w PID_OF[nginx-flow]=$w
+    wait_listen t $NGX $P_BULK
+    wait_listen t $NGX $P_ECHO
+    wait_listen u $NGX $P_UDP
+    wait_listen u $NGX $P_UDP_FLOW
+}
+
+# Weir: API on an ephemeral port; the store (and so the configuration) lives
+# in $WORK/weir-data, so a restart comes back with the same listeners.
+API="" WEIR_REV=0
+weir_api() { # method path [json] → body on stdout; revision in WEIR_LAST_REV
+    local args=(-sS --fail-with-body -X "$1" -H "Authorization: Bearer bench" -D "$WORK/api.hdr")
+    [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
+    curl "${args[@]}" "$API$2"
+}
+weir_rev() { awk 'tolower($1) == "x-weir-revision:" {gsub("\r", ""); print $2}' "$WORK/api.hdr"; }
+
+start_weir() {
+    start_bg weir env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
+        "$BIN/weir" serve --data-dir "$WORK/weir-data" --api-listen 127.0.0.1:0
+    PID_OF[weir]=$LASTPID MAIN_OF[weir]=$LASTPID
+    local i
+    API=""
+    for ((i = 0; i < 300; i++)); do
+        API=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/weir.out" | tail -1)
+        [[ -n $API ]] && break
+        kill -0 "$LASTPID" 2>/dev/null || die "weir exited: $(tail -5 "$WORK/weir.err")"
+        sleep 0.1
+    done
+    [[ -n $API ]] || die "weir printed no API address"
+}
+
+configure_weir() {
+    local vpc subnet lb vs
+    vpc=$(weir_api POST /v1/vpcs '{"name":"b","cidr":"127.0.0.0/8"}' | jq -r .id)
+    subnet=$(weir_api POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"name\":\"s\",\"cidr\":\"$WEIR_SUBNET\"}" | jq -r .id)
+    local body
+    body=$(weir_api POST /v1/load-balancers \
+        "{\"name\":\"b\",\"network_type\":\"internal\",\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\"}")
+    lb=$(jq -r .id <<<"$body")
+    ADDR_OF[weir]=$(jq -r .address <<<"$body")
+    local spec proto port target tport
+    for spec in "tcp $P_BULK $ORIGIN 5201" "tcp $P_ECHO $ORIGIN 7000" "udp $P_UDP $ORIGIN 7001"; do
+        read -r proto port target tport <<<"$spec"
+        vs=$(weir_api POST "/v1/load-balancers/$lb/vservers" \
+            "{\"protocol\":\"$proto\",\"port\":$port,\"idle_timeout_s\":3600}" | jq -r .id)
+        weir_api POST "/v1/load-balancers/$lb/vservers/$vs/backends" \
+            "{\"address\":\"$target\",\"port\":$tport}" >/dev/null
+    done
+    WEIR_REV=$(weir_rev)
+}
+
+weir_ready() { # applied_revision ≥ WEIR_REV and the listeners bound (10 s)
+    local i applied
+    for ((i = 0; i < 100; i++)); do
+        applied=$(weir_api GET /v1/system/status | jq -r .applied_revision)
+        ((applied >= WEIR_REV)) && break
+        sleep 0.1
+    done
+    ((applied >= WEIR_REV)) || die "weir applied revision $applied < $WEIR_REV"
+    wait_listen t "${ADDR_OF[weir]}" $P_BULK
+    wait_listen t "${ADDR_OF[weir]}" $P_ECHO
+    wait_listen u "${ADDR_OF[weir]}" $P_UDP
+}
+
+start_contender() {
+    case $1 in
+        weir) start_weir && weir_ready ;;
+        nginx) start_nginx ;;
+        haproxy | haproxy-splice) start_haproxy "$1" ;;
+    esac
+}
+stop_contender() {
+    stop_pid "${MAIN_OF[$1]}"
+    unset "PID_OF[$1]" "MAIN_OF[$1]"
+}
+
+# ---------------------------------------------------------------- measurements
+# measure round test contender cmd…: runs cmd pinned, bounded, with the
+# proxy's CPU ticks and the wall time around it; output in $WORK/run.out.
+measure() {
+    local pid=${PID_OF[$3]:-} c0=0 c1=0 t0 t1 rc=0
+    [[ -n $pid ]] && c0=$(cpu_ticks "$pid")
+    t0=$(date +%s.%N)
+    timeout $((SECS + 30)) taskset -c "$CPU" "${@:4}" >"$WORK/run.out" 2>"$WORK/run.err" || rc=$?
+    t1=$(date +%s.%N)
+    [[ -n $pid ]] && c1=$(cpu_ticks "$pid")
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then die "$3 died during $2"; fi
+    M_WALL=$(echo "$t1 - $t0" | bc -l)
+    M_CPU=NA
+    [[ -n $pid ]] && M_CPU=$(echo "($c1 - $c0) / $HZ" | bc -l)
+    M_RC=$rc
+}
+
+record() { # round test contender units secs errors
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$M_WALL" "$M_CPU" "$6" >>"$RESULTS"
+}
+
+kv() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" "$WORK/run.out" | head -1; }
+
+run_bulk() { # round contender dir(up|down)
+    local addr=${ADDR_OF[$2]} port=$P_BULK rev=() test=tcp-bulk-up
+    [[ $2 == direct ]] && port=5201
+    [[ $3 == down ]] && rev=(-R) test=tcp-bulk-down
+    measure "$1" "$test" "$2" iperf3 -c "$addr" -p "$port" -t "$SECS" --connect-timeout 3000 -J "${rev[@]}"
+    local bytes secs err
+    err=$(jq -r '.error // empty' "$WORK/run.out" 2>/dev/null || echo "bad iperf3 output")
+    if [[ $M_RC != 0 || -n $err ]]; then
+        log "  $test $2: iperf3 failed (rc $M_RC): $err"
+        record "$1" "$test" "$2" 0 1 1
+        return
+    fi
+    bytes=$(jq -r .end.sum_received.bytes "$WORK/run.out")
+    secs=$(jq -r .end.sum_received.seconds "$WORK/run.out")
+    record "$1" "$test" "$2" "$bytes" "$secs" 0
+    log "  $test $2: $(echo "$bytes * 8 / $secs / 1000000000" | bc -l | xargs printf '%.2f') Gbit/s, proxy CPU ${M_CPU:0:5} s"
+}
+
+run_conn() { # round contender
+    local port=$P_ECHO
+    [[ $2 == direct ]] && port=7000
+    measure "$1" tcp-conn "$2" "$BIN/l4-client" connrate --addr "${ADDR_OF[$2]}:$port" --conns "$CONNS" --secs "$SECS"
+    local ok errs secs
+    ok=$(kv ok) errs=$(kv errors) secs=$(kv secs)
+    [[ -n $ok ]] || { ok=0 errs=1 secs=1; log "  tcp-conn $2: client failed: $(head -3 "$WORK/run.err")"; }
+    record "$1" tcp-conn "$2" "$ok" "$secs" "$errs"
+    log "  tcp-conn $2: $ok conns in ${secs:0:5} s ($errs errors), proxy CPU ${M_CPU:0:5} s"
+}
+
+run_udp() { # round contender
+    local port=$P_UDP
+    [[ $2 == direct ]] && port=7001
+    [[ $2 == nginx-flow ]] && port=$P_UDP_FLOW
+    measure "$1" udp-rt "$2" "$BIN/l4-client" udp-rtt --addr "${ADDR_OF[$2]}:$port" --sockets "$UDP_SOCKETS" --secs "$SECS"
+    local ok to errs secs
+    ok=$(kv ok) to=$(kv timeouts) errs=$(kv errors) secs=$(kv secs)
+    [[ -n $ok ]] || { ok=0 to=0 errs=1 secs=1; log "  udp-rt $2: client failed: $(head -3 "$WORK/run.err")"; }
+    record "$1" udp-rt "$2" "$ok" "$secs" "$((to + errs))"
+    log "  udp-rt $2: $ok round trips in ${secs:0:5} s ($to timeouts, $errs errors), proxy CPU ${M_CPU:0:5} s"
+}
+
+rotate() { # k items… → the items rotated left by k
+    local k=$1
+    shift
+    local n=$# i out=()
+    local items=("$@")
+    for ((i = 0; i < n; i++)); do out+=("${items[$(((i + k) % n))]}"); done
+    echo "${out[@]}"
+}
+
+memory_one() { # round contender
+    local c=$2 pid addr=${ADDR_OF[$2]:-} before after ok errs client
+    start_contender "$c"
+    addr=${ADDR_OF[$c]}
+    pid=${PID_OF[$c]}
+    # Warm-up: 200 connections opened, used once and closed.
+    timeout 60 taskset -c "$CPU" "$BIN/l4-client" idle --addr "$addr:$P_ECHO" --conns 200 --hold 0 >/dev/null
+    sleep 1
+    before=$(rss_kib "$pid")
+    local fd0 fd1 fd2
+    fd0=$(nfds "$pid")
+    start_bg idle-client "$BIN/l4-client" idle --addr "$addr:$P_ECHO" --conns "$IDLE_CONNS" --hold 300
+    client=$LASTPID
+    local i
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^ready' "$WORK/idle-client.out" 2>/dev/null && break
+        kill -0 "$client" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^ready' "$WORK/idle-client.out" || die "idle client not ready for $c: $(head -3 "$WORK/idle-client.err")"
+    sleep 2
+    after=$(rss_kib "$pid")
+    fd1=$(nfds "$pid")
+    ok=$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' "$WORK/idle-client.out")
+    errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$WORK/idle-client.out")
+    stop_pid "$client"
+    # The clients are gone: every proxied connection should end (10 s).
+    for ((i = 0; i < 100; i++)); do
+        fd2=$(nfds "$pid")
+        ((fd2 <= fd0)) && break
+        sleep 0.1
+    done
+    stop_contender "$c"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$c" "$before" "$after" "$ok" "$errs" "$((fd2 - fd0))" >>"$MEMRES"
+    log "  memory $c: RSS $before → $after KiB over $ok idle connections ($errs errors): $(((after - before) * 1024 / (ok > 0 ? ok : 1))) B/conn; fds $fd0 → $fd1 → $fd2 after the clients closed"
+}
+
+# ---------------------------------------------------------------- report
+report() {
+    awk -F'\t' -v results="$RESULTS" -v memres="$MEMRES" '
+    function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t } }
+    function stats(list,   a, n) { n = split(list, a, " "); if (n == 0) return "n/a"; sort(a, n)
+        MED = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2; MIN = a[1]; MAX = a[n]; return n }
+    function add(k, v) { L[k] = (k in L) ? L[k] " " v : v }
+    function fmt(x, t) { if (t ~ /bulk/) return sprintf("%.2f Gbit/s", x * 8 / 1e9); return sprintf("%.0f /s", x) }
+    function fmte(x, t) { if (t ~ /bulk/) return sprintf("%.2f Gbit", x * 8 / 1e9); return sprintf("%.0f", x) }
+    function ratio(k) { if (!(k in L) || stats(L[k]) == "n/a") return "n/a"; return sprintf("%.2f (%.2f–%.2f)", MED, MIN, MAX) }
+    FILENAME == results {
+        r = $1; t = $2; c = $3; rate = ($5 > 0) ? $4 / $5 : 0
+        RATE[r, t, c] = rate; ERR[t, c] += $8; SEEN[t, c] = 1; TESTS[t] = 1; ROUND[r] = 1
+        add("rate|" t "|" c, rate)
+        if ($7 != "NA" && $7 > 0) { EFF[r, t, c] = $4 / $7; add("eff|" t "|" c, $4 / $7); add("share|" t "|" c, $7 / $6) }
+        next
+    }
+    FILENAME == memres {
+        if ($5 > 0) { add("mem|" $2, ($4 - $3) * 1024 / $5); MEMSEEN[$2] = 1; NMEM++; PER[$1, $2] = ($4 - $3) * 1024 / $5 }
+        MERR[$2] += $6; if ($7 > MLEFT[$2]) MLEFT[$2] = $7; MROUND[$1] = 1; next
+    }
+    END {
+        split("tcp-bulk-up tcp-bulk-down tcp-conn udp-rt", order, " ")
+        NC = split("direct weir haproxy haproxy-splice nginx nginx-flow", cs, " ")
+        # Per-round ratios.
+        for (r in ROUND) for (i = 1; i <= 4; i++) { t = order[i]
+            for (j = 1; j <= NC; j++) { c = cs[j]
+                if ((r, t, c) in RATE && (r, t, "direct") in RATE && RATE[r, t, "direct"] > 0)
+                    add("vsdirect|" t "|" c, RATE[r, t, c] / RATE[r, t, "direct"])
+                if (c != "weir" && (r, t, c) in EFF && (r, t, "weir") in EFF && EFF[r, t, c] > 0)
+                    add("weirvs|" t "|" c, EFF[r, t, "weir"] / EFF[r, t, c])
+            }
+            best = 0
+            for (j = 3; j <= 5; j++) if ((r, t, cs[j]) in EFF && EFF[r, t, cs[j]] > best) best = EFF[r, t, cs[j]]
+            if (best > 0 && (r, t, "weir") in EFF) add("weirvsbest|" t, EFF[r, t, "weir"] / best)
+        }
+        print ""
+        print "| test | contender | rate | proxy CPU share | per proxy CPU-s | rate ÷ direct | Weir ÷ this, per CPU-s | errors |"
+        print "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        for (i = 1; i <= 4; i++) { t = order[i]; if (!(t in TESTS)) continue
+            for (j = 1; j <= NC; j++) { c = cs[j]; if (!((t, c) in SEEN)) continue
+                stats(L["rate|" t "|" c]); rate = fmt(MED, t)
+                share = "–"; eff = "–"
+                if (("share|" t "|" c) in L) { stats(L["share|" t "|" c]); share = sprintf("%.0f%%", MED * 100)
+                    stats(L["eff|" t "|" c]); eff = fmte(MED, t) }
+                vd = (c == "direct") ? "1" : ratio("vsdirect|" t "|" c)
+                wv = (c == "direct" || c == "weir") ? "–" : ratio("weirvs|" t "|" c)
+                printf "| %s | %s | %s | %s | %s | %s | %s | %d |\n", t, c, rate, share, eff, vd, wv, ERR[t, c]
+            }
+        }
+        n = 0; for (r in ROUND) n++
+        print ""
+        print "Medians over " n " rounds; ratios are medians of per-round ratios (min–max). Per proxy CPU-s: Gbit (bulk), connections (conn), round trips (udp)."
+        if (NMEM > 0) {
+            m = 0; for (r in MROUND) m++
+            print ""
+            print "| idle TCP connections | bytes of RSS per connection | Weir ÷ this | errors | fds left 10 s after the clients closed (max) |"
+            print "| --- | --- | --- | --- | --- |"
+            for (j = 2; j <= 5; j++) { c = cs[j]; if (!(c in MEMSEEN)) continue
+                stats(L["mem|" c]); v = sprintf("%.0f (%.0f–%.0f)", MED, MIN, MAX)
+                wv = "–"
+                if (c != "weir") { for (r in MROUND) if ((r, c) in PER && (r, "weir") in PER && PER[r, c] > 0) add("memvs|" c, PER[r, "weir"] / PER[r, c])
+                    wv = ratio("memvs|" c) }
+                printf "| %s | %s | %s | %d | %d |\n", c, v, wv, MERR[c], MLEFT[c]
+            }
+            print ""
+            print "Median (min–max) over " m " rounds, each on a freshly started proxy."
+        }
+        print ""
+        print "Targets (Weir, per proxy CPU-second, same run):"
+        verdict("tcp bulk c→s ≥ HAProxy with splice", "weirvs|tcp-bulk-up|haproxy-splice", 1.0, 0)
+        verdict("tcp bulk s→c ≥ HAProxy with splice", "weirvs|tcp-bulk-down|haproxy-splice", 1.0, 0)
+        verdict("new TCP connections ≥ 1.2× the better of HAProxy (±splice) and nginx", "weirvsbest|tcp-conn", 1.2, 0)
+        verdict("UDP round trips ≥ 2× nginx (proxy_responses 1)", "weirvs|udp-rt|nginx", 2.0, 0)
+        verdict("  the same against nginx-flow (sessions kept, as Weir keeps flows)", "weirvs|udp-rt|nginx-flow", 2.0, 0)
+        verdict("idle memory per TCP connection ≤ HAProxy (Weir ÷ HAProxy ≤ 1)", "memvs|haproxy", 1.0, 1)
+    }
+    function verdict(name, k, target, lower,   ok) {
+        if (!(k in L)) { printf "  - %s: n/a\n", name; return }
+        stats(L[k]); ok = lower ? (MED <= target) : (MED >= target)
+        printf "  - %s: %.2f (%.2f–%.2f) → %s\n", name, MED, MIN, MAX, ok ? "MET" : "MISSED"
+    }
+    ' "$RESULTS" "$MEMRES"
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    [[ $(id -u) == 0 ]] || die "run as root (apt-get, ulimit -n)"
+    install_tools
+    raise_nofile
+    log "building (cargo build --release -p weir -p weir-bench)"
+    (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)
+    : >"$RESULTS"
+    : >"$MEMRES"
+    log "work dir $WORK; ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS UDP_SOCKETS=$UDP_SOCKETS IDLE_CONNS=$IDLE_CONNS CPU=$CPU"
+
+    start_origin
+    start_weir
+    configure_weir
+    weir_ready
+    log "weir LB at ${ADDR_OF[weir]} (revision $WEIR_REV)"
+    start_haproxy haproxy
+    start_haproxy haproxy-splice
+    start_nginx
+
+    local r c
+    for ((r = 1; r <= ROUNDS; r++)); do
+        log "round $r/$ROUNDS"
+        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+            run_bulk "$r" "$c" up
+            sleep 0.5
+        done
+        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+            run_bulk "$r" "$c" down
+            sleep 0.5
+        done
+        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+            run_conn "$r" "$c"
+            sleep 1
+        done
+        for c in $(rotate $((r - 1)) direct weir nginx nginx-flow); do
+            run_udp "$r" "$c"
+            sleep 0.5
+        done
+    done
+    # Diagnostics: where Weir's CPU went (per thread), and descriptors still
+    # open once every client is done (the origin's and the listeners' only).
+    local t line=""
+    for t in /proc/"${PID_OF[weir]}"/task/*; do
+        line+="$(cat "$t/comm")[${t##*/}]=$(cpu_ticks "${PID_OF[weir]}/task/${t##*/}") "
+    done
+    log "weir CPU ticks per thread: $line"
+    sleep 2
+    log "open fds after the rounds: weir $(nfds "${PID_OF[weir]}"), haproxy $(nfds "${PID_OF[haproxy]}"), haproxy-splice $(nfds "${PID_OF[haproxy-splice]}"), nginx $(nfds "${PID_OF[nginx]}")"
+    for c in weir haproxy haproxy-splice nginx; do stop_contender "$c"; done
+
+    log "idle memory: $IDLE_CONNS connections, $MEM_ROUNDS rounds"
+    for ((r = 1; r <= MEM_ROUNDS; r++)); do
+        for c in $(rotate $((r - 1)) weir haproxy nginx); do
+            memory_one "$r" "$c"
+            sleep 1
+        done
+    done
+
+    echo
+    echo "Weir L4 benchmark, $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "$(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(iperf3 --version | head -1 | cut -d' ' -f1-2); $(nproc) CPUs, all pinned to CPU $CPU"
+    echo "ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS UDP_SOCKETS=$UDP_SOCKETS IDLE_CONNS=$IDLE_CONNS"
+    report
+    log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+}
+
+main "$@"
