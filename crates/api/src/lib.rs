@@ -53,6 +53,9 @@ pub trait DataPlaneView: Send + Sync + 'static {
     fn listener(&self, vserver_id: &str) -> Option<ListenerStatus>;
     /// False when the data plane has stopped.
     fn alive(&self) -> bool;
+    /// Data-plane counters (connections accepted, denied by security
+    /// groups, dropped for lack of a backend, …), by name.
+    fn counters(&self) -> Vec<(&'static str, u64)>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

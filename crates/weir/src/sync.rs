@@ -85,4 +85,7 @@ impl DataPlaneView for View {
     fn alive(&self) -> bool {
         true
     }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.0.counters().values()
+    }
 }

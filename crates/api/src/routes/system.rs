@@ -45,6 +45,10 @@ pub struct SystemStatus {
     /// The revision the data plane has applied.
     pub applied_revision: u64,
     pub uptime_s: u64,
+    /// Data-plane counters since start: `tcp_accepted`, `acl_denied`,
+    /// `no_backend`, `connect_failed`, `idle_closed`, `drained_closed`,
+    /// `udp_table_full`, `udp_flows_expired`.
+    pub dataplane: std::collections::BTreeMap<String, u64>,
 }
 
 #[utoipa::path(get, path = "/v1/system/status", tag = "system",
@@ -55,6 +59,12 @@ pub async fn status(State(st): State<AppState>, _actor: Actor) -> Json<SystemSta
         revision: st.store.revision(),
         applied_revision: st.applied_revision(),
         uptime_s: st.started.elapsed().as_secs(),
+        dataplane: st
+            .dataplane
+            .counters()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     })
 }
 

@@ -150,6 +150,8 @@ async fn udp_echo_persistence_and_flow_expiry() {
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let second = ask("q2").await;
     assert_ne!(second, first, "a new flow after expiry");
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert!(st.ok(200)["dataplane"]["udp_flows_expired"].as_u64().unwrap_or(0) >= 1);
 
     // source_ip persistence: every port of one client IP goes to one backend.
     let (lb2, ip2, vs2) = lb_with_vserver(
@@ -345,6 +347,12 @@ async fn security_group_denies_a_single_address() {
         assert!(matches!(r, Ok(0) | Err(_)), "denied connection must be closed");
     }
     assert_eq!(a.accepted.load(Ordering::SeqCst), before);
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert_eq!(
+        st.ok(200)["dataplane"]["acl_denied"],
+        1,
+        "the denied connection is counted"
+    );
     // Others still get through, and a rule change applies to new connections.
     assert_eq!(greet(target, Some("127.63.20.67")).await.0, "a");
     s.patch_applied(
@@ -420,4 +428,38 @@ async fn a_bind_failure_is_visible_in_the_vserver() {
             .is_none_or(|e| e.kind() != std::io::ErrorKind::ConnectionRefused),
         "{r:?}"
     );
+}
+
+#[tokio::test]
+async fn a_full_udp_flow_table_drops_new_sources_and_counts_them() {
+    let s = Server::start_with_config("[dataplane]\nudp_max_flows = 2\n").await;
+    let (lb, ip, vs) = lb_with_vserver(&s, "127.60.50.0/24", json!({"protocol": "udp", "port": 5360})).await;
+    let a = udp_backend("127.61.50.10", "a").await;
+    add_backend(&s, &lb, &vs, a, 1).await;
+    let target = SocketAddr::new(ip, 5360);
+    let mut answered = 0;
+    let mut socks = Vec::new();
+    for i in 0..3 {
+        let c = UdpSocket::bind(format!("127.63.50.{}:0", i + 1)).await.unwrap();
+        c.send_to(b"x", target).await.unwrap();
+        let mut buf = [0u8; 16];
+        if tokio::time::timeout(Duration::from_millis(500), c.recv_from(&mut buf))
+            .await
+            .is_ok()
+        {
+            answered += 1;
+        }
+        socks.push(c);
+    }
+    assert_eq!(answered, 2, "two flows fit, the third source is dropped");
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert_eq!(st.ok(200)["dataplane"]["udp_table_full"], 1);
+    // Existing flows keep working.
+    socks[0].send_to(b"y", target).await.unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), socks[0].recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"a:y");
 }
