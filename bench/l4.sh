@@ -2,8 +2,8 @@
 # Layer-4 benchmark: Weir vs HAProxy (mode tcp, without and with splice) vs
 # nginx (stream), one worker thread each, plus the direct (no proxy) ceiling.
 #
-#   bench/l4.sh                      # ROUNDS=3 SECS=5 by default (~10 min)
-#   ROUNDS=5 SECS=5 bench/l4.sh      # knobs: see the defaults below
+#   bench/l4.sh                      # ROUNDS=5 SECS=5 MEM_ROUNDS=3 by default (~12 min)
+#   ROUNDS=3 SECS=3 bench/l4.sh      # shorter; knobs: see the defaults below
 #
 # Tests (in each round every contender once, the order rotated per round):
 #   tcp bulk c→s / s→c  iperf3 -t SECS (and -R) through the proxy to an iperf3 server
@@ -20,14 +20,15 @@
 # Needs root (apt-get for missing tools, ulimit -n).
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-32}
 UDP_SOCKETS=${UDP_SOCKETS:-32}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-MEM_ROUNDS=${MEM_ROUNDS:-$ROUNDS}
+MEM_ROUNDS=${MEM_ROUNDS:-3}
 CPU=${CPU:-1}
 KEEP=${KEEP:-0}
+# WEIR_COMMIT: the commit to print when the tree is not a git checkout.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/target/release
@@ -129,7 +130,8 @@ install_tools() {
 
 raise_nofile() {
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-    local max=$((($(ulimit -n) - 500) / 2))
+    # The proxy holds two descriptors per connection, plus its own.
+    local max=$((($(ulimit -n) - 1000) / 2))
     if ((IDLE_CONNS > max)); then
         log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
         IDLE_CONNS=$max
@@ -145,7 +147,10 @@ start_origin() {
 }
 
 write_haproxy_cfg() { # addr splice(0|1) file
-    local maxconn=$((IDLE_CONNS + 2000))
+    # The splice variant is not in the memory test: a smaller maxconn leaves
+    # descriptors for its pipes (maxpipes defaults to maxconn / 4).
+    local maxconn=$((IDLE_CONNS + 200))
+    [[ $2 == 1 ]] && maxconn=4000
     {
         cat <<EOF
 global
@@ -173,13 +178,13 @@ EOF
 }
 
 write_nginx_cfg() {
-    local wc=$((2 * IDLE_CONNS + 1000))
+    local wc=$((2 * IDLE_CONNS + 400))
     mkdir -p "$WORK/nginx"
     cat >"$WORK/nginx/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 worker_processes 1;
-worker_rlimit_nofile $((wc + 1000));
+worker_rlimit_nofile $(ulimit -n);
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections $wc; }
@@ -496,6 +501,7 @@ main() {
     (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)
     : >"$RESULTS"
     : >"$MEMRES"
+    log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
     log "work dir $WORK; ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS UDP_SOCKETS=$UDP_SOCKETS IDLE_CONNS=$IDLE_CONNS CPU=$CPU"
 
     start_origin
@@ -534,8 +540,9 @@ main() {
         line+="$(cat "$t/comm")[${t##*/}]=$(cpu_ticks "${PID_OF[weir]}/task/${t##*/}") "
     done
     log "weir CPU ticks per thread: $line"
+    log "weir data-plane counters: $(weir_api GET /v1/system/status | jq -c '.dataplane // "n/a"')"
     sleep 2
-    log "open fds after the rounds: weir $(nfds "${PID_OF[weir]}"), haproxy $(nfds "${PID_OF[haproxy]}"), haproxy-splice $(nfds "${PID_OF[haproxy-splice]}"), nginx $(nfds "${PID_OF[nginx]}")"
+    log "open fds after the rounds (weir and nginx-flow keep one upstream UDP socket per live flow): weir $(nfds "${PID_OF[weir]}"), haproxy $(nfds "${PID_OF[haproxy]}"), haproxy-splice $(nfds "${PID_OF[haproxy-splice]}"), nginx $(nfds "${PID_OF[nginx]}")"
     for c in weir haproxy haproxy-splice nginx; do stop_contender "$c"; done
 
     log "idle memory: $IDLE_CONNS connections, $MEM_ROUNDS rounds"
@@ -547,11 +554,16 @@ main() {
     done
 
     echo
-    echo "Weir L4 benchmark, $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    local commit=${WEIR_COMMIT:-}
+    if [[ -z $commit ]]; then
+        commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+        [[ -n $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] && commit+=" + uncommitted changes"
+    fi
+    echo "Weir L4 benchmark, $(date -u +%Y-%m-%d), commit $commit"
     echo "$(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(iperf3 --version | head -1 | cut -d' ' -f1-2); $(nproc) CPUs, all pinned to CPU $CPU"
     echo "ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS UDP_SOCKETS=$UDP_SOCKETS IDLE_CONNS=$IDLE_CONNS"
     report
-    log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+    log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 main "$@"

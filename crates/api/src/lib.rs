@@ -56,6 +56,15 @@ pub trait DataPlaneView: Send + Sync + 'static {
     /// Data-plane counters (connections accepted, denied by security
     /// groups, dropped for lack of a backend, …), by name.
     fn counters(&self) -> Vec<(&'static str, u64)>;
+    /// A backend's health (`None` before the data plane knows it).
+    fn backend_health(&self, backend_id: &str) -> Option<BackendHealth>;
+}
+
+/// What the health checker says of one backend.
+#[derive(Debug, Clone)]
+pub struct BackendHealth {
+    pub status: weir_model::backend::BackendStatus,
+    pub last_check: Option<weir_model::backend::LastCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

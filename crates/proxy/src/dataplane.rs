@@ -106,7 +106,7 @@ impl DataPlane {
     /// ones, schedules the close of removed backends' connections after the
     /// drain period, then publishes the applied revision.
     pub async fn apply(self: &Arc<Self>, compiled: Compiled) {
-        let Compiled { snapshot, removed } = compiled;
+        let Compiled { snapshot, removed, .. } = compiled;
         let revision = snapshot.revision;
         // Swap first so a listener bound below already sees its config.
         self.current.store(Arc::new(snapshot));

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use weir_model::backend::Backend;
 use weir_model::lb::{LoadBalancer, NetworkType};
 use weir_model::network::SecurityGroup;
-use weir_model::vserver::{Algorithm, PersistenceMode, Protocol, ProxyProtocol, VServer};
+use weir_model::vserver::{Algorithm, HealthCheckType, PersistenceMode, Protocol, ProxyProtocol, VServer};
 
 use crate::acl::{Acl, Transport};
 use crate::sched::{Maglev, Wrr, least_connections};
@@ -38,15 +38,18 @@ pub struct BackendState {
     /// Cancelled when the backend has been deleted and its drain period is
     /// over: its remaining connections are closed.
     pub drained: CancellationToken,
+    /// Its health, shared with the checker (one atomic load per pick).
+    pub health: Arc<weir_health::Cell>,
 }
 
 impl BackendState {
-    pub fn new(id: &str, addr: SocketAddr) -> Self {
+    pub fn new(id: &str, addr: SocketAddr, health: Arc<weir_health::Cell>) -> Self {
         BackendState {
             id: id.to_string(),
             addr,
             active: AtomicU64::new(0),
             drained: CancellationToken::new(),
+            health,
         }
     }
 }
@@ -110,7 +113,8 @@ impl ListenerConfig {
     /// Picks a candidate for a new connection from `client`, skipping those
     /// `skip` rejects (already tried).
     pub fn pick(&self, client: IpAddr, skip: impl Fn(usize) -> bool) -> Option<usize> {
-        let ok = |i: usize| !skip(i);
+        // Candidates: enabled (only those are listed) and not unhealthy.
+        let ok = |i: usize| !skip(i) && self.backends.get(i).is_some_and(|b| b.health.is_candidate());
         match &self.scheduler {
             Scheduler::Wrr(w) => w.pick(ok),
             Scheduler::LeastConnections(cursor) => least_connections(
@@ -159,12 +163,14 @@ pub struct Compiled {
     /// Backends of the previous snapshot that are gone (deleted, or their
     /// address changed): they drain, then their connections are closed.
     pub removed: Vec<Arc<BackendState>>,
+    /// What the health checker probes: the enabled backends.
+    pub targets: Vec<weir_health::Target>,
 }
 
 impl Snapshot {
     /// Compiles `input`, reusing `prev`'s backend states by id (so active
     /// counts and drain signals carry over a change).
-    pub fn compile(input: &ConfigInput, prev: &Snapshot) -> Compiled {
+    pub fn compile(input: &ConfigInput, prev: &Snapshot, health: &weir_health::Table) -> Compiled {
         let lbs: HashMap<&str, &LoadBalancer> = input.lbs.iter().map(|l| (l.id.as_str(), l)).collect();
         let sgs: HashMap<&str, Arc<Acl>> = input
             .security_groups
@@ -177,14 +183,27 @@ impl Snapshot {
             let addr = SocketAddr::new(IpAddr::V4(b.address), b.port);
             let state = match prev.backends.get(&b.id) {
                 Some(s) if s.addr == addr => s.clone(),
-                _ => Arc::new(BackendState::new(&b.id, addr)),
+                _ => Arc::new(BackendState::new(&b.id, addr, health.cell(&b.id))),
             };
             states.insert(b.id.clone(), state);
             by_vs.entry(b.vserver_id.as_str()).or_default().push(b);
         }
         let mut listeners = HashMap::with_capacity(input.vservers.len());
+        let mut targets = Vec::with_capacity(input.backends.len());
         for vs in &input.vservers {
             let Some(lb) = lbs.get(vs.lb_id.as_str()) else { continue };
+            let hc = &vs.health_check;
+            let probe = match (vs.protocol, hc.check_type) {
+                (Protocol::Udp, _) => weir_health::Probe::Udp {
+                    payload: b"weir-health-check".to_vec(),
+                    expect: None,
+                },
+                (_, HealthCheckType::Http) => weir_health::Probe::Http {
+                    path: hc.path.clone(),
+                    host: hc.domain.clone(),
+                },
+                _ => weir_health::Probe::Tcp,
+            };
             let mut backends = Vec::new();
             let mut weights = Vec::new();
             let mut keys = Vec::new();
@@ -197,6 +216,18 @@ impl Snapshot {
                 .filter(|b| b.enabled)
             {
                 if let Some(state) = states.get(&b.id) {
+                    state
+                        .health
+                        .set_thresholds(hc.healthy_threshold, hc.unhealthy_threshold);
+                    targets.push(weir_health::Target {
+                        backend_id: b.id.clone(),
+                        addr: state.addr,
+                        probe: probe.clone(),
+                        interval: Duration::from_secs(u64::from(hc.interval_s)),
+                        timeout: Duration::from_secs(u64::from(hc.timeout_s)),
+                        healthy_threshold: hc.healthy_threshold,
+                        unhealthy_threshold: hc.unhealthy_threshold,
+                    });
                     keys.push(b.id.as_str());
                     weights.push(u32::from(b.weight));
                     backends.push(state.clone());
@@ -248,6 +279,7 @@ impl Snapshot {
                 backends: states,
             },
             removed,
+            targets,
         }
     }
 }

@@ -78,11 +78,17 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
             Ok(Err(e)) => {
                 tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
                 Counters::inc(&dp.counters.connect_failed);
+                let detail = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => "connect refused (live traffic)".to_string(),
+                    _ => format!("connect failed (live traffic): {e}"),
+                };
+                passive(backend, &detail);
                 continue;
             }
             Err(_) => {
                 tracing::debug!(backend = %backend.addr, "backend connect timed out");
                 Counters::inc(&dp.counters.connect_failed);
+                passive(backend, "connect timeout (live traffic)");
                 continue;
             }
         };
@@ -94,6 +100,13 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
         Counters::inc(&dp.counters.no_backend);
     }
     let _ = client.set_zero_linger();
+}
+
+/// A failure seen by live traffic counts toward ejecting the backend.
+fn passive(backend: &crate::snapshot::BackendState, detail: &str) {
+    if let Some(st) = backend.health.passive_failure(detail, time::OffsetDateTime::now_utc()) {
+        tracing::info!(backend = %backend.id, addr = %backend.addr, status = ?st, detail, "backend health changed");
+    }
 }
 
 async fn relay(

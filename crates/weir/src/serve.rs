@@ -13,6 +13,9 @@ use weir_store::Store;
 
 use crate::config::Config;
 
+/// Health probes in flight at once, across all backends.
+const HEALTH_CONCURRENCY: usize = 256;
+
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = Store::open(&cfg.data_dir).map_err(|e| anyhow::anyhow!(e.message))?;
     let env_token = std::env::var("WEIR_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty());
@@ -28,14 +31,21 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     raise_nofile();
     let dp = DataPlane::new(cfg.dataplane_config());
     let applied = dp.applied();
-    tokio::spawn(crate::sync::run(store.clone(), dp.clone()));
+    let health = Arc::new(weir_health::Table::new());
+    let checker = weir_health::Checker::new(health.clone(), HEALTH_CONCURRENCY);
+    tokio::spawn(crate::sync::run(
+        store.clone(),
+        dp.clone(),
+        health.clone(),
+        checker.clone(),
+    ));
     // The API answers once the data plane has applied what the store holds,
     // so a restart never shows stale statuses.
     let mut a = applied.clone();
     let target = store.revision();
     let _ = tokio::time::timeout(Duration::from_secs(30), a.wait_for(|r| *r >= target)).await;
 
-    let view: Arc<dyn weir_api::DataPlaneView> = Arc::new(crate::sync::View(dp.clone(), applied));
+    let view: Arc<dyn weir_api::DataPlaneView> = Arc::new(crate::sync::View(dp.clone(), applied, health));
     let state = AppState::new(store, cfg.api_config(), view);
     let listener = tokio::net::TcpListener::bind(cfg.api_listen)
         .await

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_api::{DataPlaneView, ListenerStatus};
+use weir_api::{BackendHealth, DataPlaneView, ListenerStatus};
 use weir_model::Kind;
 use weir_model::backend::Backend;
+use weir_model::backend::{BackendStatus, LastCheck};
 use weir_model::lb::LoadBalancer;
 use weir_model::network::SecurityGroup;
 use weir_model::vserver::VServer;
@@ -31,16 +32,25 @@ async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
         .await
 }
 
-/// Applies the store's current state, then every later revision.
-pub async fn run(store: Store, dp: Arc<DataPlane>) {
+/// Applies the store's current state, then every later revision: the data
+/// plane gets the snapshot, the health checker its targets.
+pub async fn run(
+    store: Store,
+    dp: Arc<DataPlane>,
+    health: Arc<weir_health::Table>,
+    checker: Arc<weir_health::Checker>,
+) {
     let mut revs = store.subscribe();
     loop {
         revs.borrow_and_update();
         match load(&store).await {
             Ok(input) => {
                 let started = std::time::Instant::now();
-                let compiled = Snapshot::compile(&input, &dp.snapshot());
+                let mut compiled = Snapshot::compile(&input, &dp.snapshot(), &health);
+                let keep = compiled.snapshot.backends.keys().cloned().collect();
+                checker.update(std::mem::take(&mut compiled.targets));
                 dp.apply(compiled).await;
+                health.retain(&keep);
                 tracing::debug!(revision = input.revision, took = ?started.elapsed(), "snapshot applied");
             }
             Err(e) => {
@@ -70,7 +80,11 @@ pub async fn run(store: Store, dp: Arc<DataPlane>) {
 }
 
 /// The API's view of the data plane.
-pub struct View(pub Arc<DataPlane>, pub tokio::sync::watch::Receiver<u64>);
+pub struct View(
+    pub Arc<DataPlane>,
+    pub tokio::sync::watch::Receiver<u64>,
+    pub Arc<weir_health::Table>,
+);
 
 impl DataPlaneView for View {
     fn applied_revision(&self) -> u64 {
@@ -86,6 +100,23 @@ impl DataPlaneView for View {
         true
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        self.0.counters().values()
+        let mut v = self.0.counters().values();
+        v.push(("health_flips", self.2.flips()));
+        v
+    }
+    fn backend_health(&self, backend_id: &str) -> Option<BackendHealth> {
+        let cell = self.2.get(backend_id)?;
+        Some(BackendHealth {
+            status: match cell.status() {
+                weir_health::Status::Checking => BackendStatus::Checking,
+                weir_health::Status::Valid => BackendStatus::Valid,
+                weir_health::Status::Invalid => BackendStatus::Invalid,
+            },
+            last_check: cell.last_check().map(|c| LastCheck {
+                at: c.at,
+                ok: c.ok,
+                detail: c.detail,
+            }),
+        })
     }
 }

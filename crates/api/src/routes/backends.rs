@@ -19,18 +19,22 @@ use weir_store::{Txn, TxnExt};
 
 use super::vservers::lookup;
 use super::{List, ListParams, created, deleted, list_params, updated};
-use crate::AppState;
 use crate::access::{self, keys};
 use crate::auth::Actor;
 use crate::error::{ApiResult, Body};
+use crate::{AppState, DataPlaneView};
 
-pub fn view(b: Backend) -> BackendView {
-    // Until health checks run, a backend is valid: candidates are the
-    // enabled backends.
+/// A backend with what the health checker says of it (`checking` until the
+/// data plane knows it).
+pub fn view(b: Backend, dp: &dyn DataPlaneView) -> BackendView {
+    let (status, last_check) = match dp.backend_health(&b.id) {
+        Some(h) => (h.status, h.last_check),
+        None => (BackendStatus::Checking, None),
+    };
     BackendView {
         backend: b,
-        status: BackendStatus::Valid,
-        last_check: None,
+        status,
+        last_check,
     }
 }
 
@@ -83,6 +87,7 @@ pub async fn list(
     Path((lb, vs)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<List<BackendView>>> {
+    let dp = st.dataplane.clone();
     let p = list_params(q.as_deref())?;
     let out = st
         .store
@@ -91,7 +96,7 @@ pub async fn list(
             let page = tx.list::<Backend>(&p.query(Kind::Backend, &vs.id))?;
             Ok(List {
                 total: page.total,
-                items: page.items.into_iter().map(view).collect(),
+                items: page.items.into_iter().map(|b| view(b, dp.as_ref())).collect(),
             })
         })
         .await?;
@@ -108,6 +113,7 @@ pub async fn create(
     Path((lb, vs)): Path<(String, String)>,
     Body(req): Body<BackendCreate>,
 ) -> ApiResult<Response> {
+    let dp = st.dataplane.clone();
     let (b, rev) = st
         .store
         .write(move |tx| {
@@ -138,7 +144,7 @@ pub async fn create(
                 tx.claim(&keys::uses(&i.id, &b.id), &b.id)?;
             }
             tx.put(&b)?;
-            Ok(view(b))
+            Ok(view(b, dp.as_ref()))
         })
         .await?;
     Ok(created(rev, b))
@@ -156,7 +162,7 @@ pub async fn get(
         .store
         .read(move |tx| lookup_backend(tx, &actor, &lb, &vs, &rs))
         .await?;
-    Ok(Json(view(b.2)))
+    Ok(Json(view(b.2, st.dataplane.as_ref())))
 }
 
 fn apply_patch(tx: &mut dyn Txn, mut b: Backend, req: &BackendPatch) -> Result<Backend> {
@@ -193,11 +199,12 @@ pub async fn patch(
     Path((lb, vs, rs)): Path<(String, String, String)>,
     Body(req): Body<BackendPatch>,
 ) -> ApiResult<Response> {
+    let dp = st.dataplane.clone();
     let (b, rev) = st
         .store
         .write(move |tx| {
             let (_, _, b) = lookup_backend(tx, &actor, &lb, &vs, &rs)?;
-            apply_patch(tx, b, &req).map(view)
+            apply_patch(tx, b, &req).map(|b| view(b, dp.as_ref()))
         })
         .await?;
     Ok(updated(rev, b))

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use time::OffsetDateTime;
-use weir_model::backend::Backend;
+use weir_model::backend::{Backend, BackendStatus};
 use weir_model::error::ErrorBody;
 use weir_model::ids::new_id;
 use weir_model::lb::LoadBalancer;
@@ -23,9 +23,15 @@ use crate::{AppState, DataPlaneView, ListenerStatus};
 
 pub fn view(tx: &mut dyn Txn, vs: VServer, dp: &dyn DataPlaneView) -> Result<VServerView> {
     let backends = tx.children::<Backend>(&vs.id)?;
-    let enabled = backends.iter().filter(|b| b.enabled).count();
-    // Until health checks run, every enabled backend counts as valid.
-    let health = VServerHealth::from_counts(enabled, enabled);
+    let enabled: Vec<&Backend> = backends.iter().filter(|b| b.enabled).collect();
+    let valid = enabled
+        .iter()
+        .filter(|b| {
+            dp.backend_health(&b.id)
+                .is_some_and(|h| h.status == BackendStatus::Valid)
+        })
+        .count();
+    let health = VServerHealth::from_counts(valid, enabled.len());
     let applied = dp.applied_revision();
     let (status, status_message) = if applied < vs.created_revision {
         (VServerStatus::Creating, None)

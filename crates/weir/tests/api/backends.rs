@@ -148,3 +148,101 @@ pub async fn add_backend(s: &Server, lb: &str, vs: &str, addr: SocketAddr, weigh
     r.ok(201);
     r.id()
 }
+
+/// A TCP backend that can be stopped (its port then refuses) and started
+/// again on the same address; `accepted` counts connections across restarts.
+pub struct Killable {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub accepted: Arc<AtomicUsize>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Killable {
+    pub async fn start(ip: &str, name: &str) -> Killable {
+        let mut k = Killable {
+            addr: format!("{ip}:0").parse().expect("addr"),
+            name: name.into(),
+            accepted: Arc::new(AtomicUsize::new(0)),
+            task: None,
+        };
+        k.restart().await;
+        k
+    }
+
+    /// (Re)binds the same address and serves `<name>\n` then echo.
+    pub async fn restart(&mut self) {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_reuseaddr(true).expect("reuseaddr");
+        sock.bind(self.addr).expect("bind killable backend");
+        let l = sock.listen(1024).expect("listen");
+        self.addr = l.local_addr().expect("addr");
+        let (a, n) = (self.accepted.clone(), self.name.clone());
+        self.task = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut s, _)) = l.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let n = n.clone();
+                conns.spawn(async move {
+                    if s.write_all(format!("{n}\n").as_bytes()).await.is_ok() {
+                        let mut buf = [0u8; 1024];
+                        while let Ok(k) = s.read(&mut buf).await {
+                            if k == 0 || s.write_all(&buf[..k]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Stops listening and closes its connections (the JoinSet is dropped).
+    pub fn kill(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A tiny HTTP/1.1 server: `GET <path>` answers `status_for(path, host)`.
+pub async fn http_backend(ip: &str, status_for: fn(&str, Option<&str>) -> u16) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0"))
+        .await
+        .expect("bind http backend");
+    let addr = l.local_addr().expect("addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut r = BufReader::new(s);
+                let mut line = String::new();
+                if r.read_line(&mut line).await.is_err() {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut host = None;
+                loop {
+                    let mut h = String::new();
+                    match r.read_line(&mut h).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if h.trim().is_empty() => break,
+                        Ok(_) => {
+                            if let Some((k, v)) = h.split_once(':')
+                                && k.eq_ignore_ascii_case("host")
+                            {
+                                host = Some(v.trim().to_string());
+                            }
+                        }
+                    }
+                }
+                let code = status_for(&path, host.as_deref());
+                let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = r.into_inner().write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (addr, hits)
+}

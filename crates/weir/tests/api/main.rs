@@ -10,6 +10,7 @@ mod backends;
 mod cli;
 mod durability;
 mod export;
+mod health;
 mod l4;
 mod l4_live;
 mod resources;

@@ -30,6 +30,7 @@ fn stable(v: &Value) -> Value {
         o.remove("status");
         o.remove("health");
         o.remove("status_message");
+        o.remove("last_check");
     }
     v
 }

@@ -15,6 +15,7 @@ fn stable(v: &Value) -> Value {
         o.remove("status");
         o.remove("health");
         o.remove("status_message");
+        o.remove("last_check");
     };
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
