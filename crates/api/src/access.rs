@@ -56,6 +56,33 @@ pub fn claim(tx: &mut dyn Txn, key: &str, holder: &str, message: impl FnOnce(&st
     }
 }
 
+/// The next usable host of `net` for which `free` holds, scanning from just
+/// after the address last handed out (remembered in the claim `hint_key`),
+/// so allocation stays O(1) as the prefix fills. `None` when none is free.
+pub fn next_free_address(
+    tx: &mut dyn Txn,
+    net: ipnet::Ipv4Net,
+    hint_key: &str,
+    mut free: impl FnMut(&mut dyn Txn, std::net::Ipv4Addr) -> Result<bool>,
+) -> Result<Option<std::net::Ipv4Addr>> {
+    use std::net::Ipv4Addr;
+    let first = u32::from(net.network());
+    let size = 1u64 << (32 - net.prefix_len());
+    let start = match tx.holder(hint_key)?.and_then(|h| h.parse::<Ipv4Addr>().ok()) {
+        Some(last) if net.contains(&last) => u64::from(u32::from(last) - first) + 1,
+        _ => 0,
+    };
+    for step in 0..size.min(1 << 20) {
+        let ip = Ipv4Addr::from(first + ((start + step) % size) as u32);
+        if weir_model::validate::is_usable_host(net, ip) && free(tx, ip)? {
+            tx.release(hint_key)?;
+            tx.claim(hint_key, &ip.to_string())?;
+            return Ok(Some(ip));
+        }
+    }
+    Ok(None)
+}
+
 /// Claim keys, in one place so every writer spells them the same.
 pub mod keys {
     use std::net::Ipv4Addr;

@@ -40,31 +40,15 @@ pub fn view(tx: &mut dyn Txn, lb: LoadBalancer, applied: u64) -> Result<LoadBala
     })
 }
 
-/// The next usable address of the subnet that no instance, LB or EIP holds.
-/// The scan starts after the last address handed out (kept in a claim
-/// `alloc/<subnet>`), so allocation stays O(1) as the subnet fills.
+/// The next address of the subnet that no instance, LB or EIP holds.
 fn allocate_private_ip(tx: &mut dyn Txn, subnet: &Subnet, internal: bool) -> Result<Ipv4Addr> {
-    let hint_key = format!("alloc/{}", subnet.id);
-    let first = u32::from(subnet.cidr.network());
-    let size = 1u64 << (32 - subnet.cidr.prefix_len());
-    let start = match tx.holder(&hint_key)?.and_then(|h| h.parse::<Ipv4Addr>().ok()) {
-        Some(last) if subnet.cidr.contains(&last) => u64::from(u32::from(last) - first) + 1,
-        _ => 0,
-    };
-    for step in 0..size.min(1 << 20) {
-        let offset = (start + step) % size;
-        let ip = Ipv4Addr::from(first + offset as u32);
-        if !validate::is_usable_host(subnet.cidr, ip) || tx.holder(&keys::vpc_ip(&subnet.vpc_id, ip))?.is_some() {
-            continue;
-        }
-        if internal && !address_free(tx, ip)? {
-            continue;
-        }
-        tx.release(&hint_key)?;
-        tx.claim(&hint_key, &ip.to_string())?;
-        return Ok(ip);
-    }
-    Err(Error::conflict("subnet_exhausted", format!("subnet {} has no free address", subnet.id)).at("subnet_id"))
+    let vpc = subnet.vpc_id.clone();
+    let found = access::next_free_address(tx, subnet.cidr, &format!("alloc/{}", subnet.id), |tx, ip| {
+        Ok(tx.holder(&keys::vpc_ip(&vpc, ip))?.is_none() && (!internal || address_free(tx, ip)?))
+    })?;
+    found.ok_or_else(|| {
+        Error::conflict("subnet_exhausted", format!("subnet {} has no free address", subnet.id)).at("subnet_id")
+    })
 }
 
 fn create_lb(

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use weir_model::error::ErrorBody;
 use weir_model::ids::new_id;
 use weir_model::network::{Eip, EipCreate, Instance, InstanceCreate, NamePatch, Subnet, SubnetCreate, Vpc, VpcCreate};
-use weir_model::{Error, Kind, Result, validate};
+use weir_model::{Error, Kind, Resource, Result};
 use weir_store::{Txn, TxnExt};
 
 use super::{List, ListParams, created, deleted, fetch, fetch_list, updated};
@@ -17,6 +17,38 @@ use crate::AppState;
 use crate::access::{self, keys};
 use crate::auth::Actor;
 use crate::error::{ApiResult, Body};
+
+/// Resources whose PATCH changes only the name.
+trait Renamable: Resource + serde::Serialize {
+    fn set_name(&mut self, name: String);
+}
+
+macro_rules! renamable {
+    ($($t:ty),*) => {$(
+        impl Renamable for $t {
+            fn set_name(&mut self, name: String) {
+                self.name = name;
+            }
+        }
+    )*};
+}
+renamable!(Vpc, Subnet, Eip, Instance);
+
+async fn rename<R: Renamable>(st: AppState, actor: Actor, id: String, req: NamePatch) -> ApiResult<Response> {
+    let name = req.validate()?;
+    let (v, rev) = st
+        .store
+        .write(move |tx| {
+            let mut v: R = access::visible(tx, &actor, &id)?;
+            if let Some(n) = &name {
+                v.set_name(n.clone());
+                tx.put(&v)?;
+            }
+            Ok(v)
+        })
+        .await?;
+    Ok(updated(rev, v))
+}
 
 // ---- VPCs -----------------------------------------------------------------
 
@@ -60,19 +92,7 @@ pub async fn patch_vpc(
     Path(id): Path<String>,
     Body(req): Body<NamePatch>,
 ) -> ApiResult<Response> {
-    let name = req.validate()?;
-    let (v, rev) = st
-        .store
-        .write(move |tx| {
-            let mut v: Vpc = access::visible(tx, &actor, &id)?;
-            if let Some(n) = &name {
-                v.name = n.clone();
-                tx.put(&v)?;
-            }
-            Ok(v)
-        })
-        .await?;
-    Ok(updated(rev, v))
+    rename::<Vpc>(st, actor, id, req).await
 }
 
 #[utoipa::path(delete, path = "/v1/vpcs/{id}", tag = "network", params(("id" = String, Path)),
@@ -156,19 +176,7 @@ pub async fn patch_subnet(
     Path(id): Path<String>,
     Body(req): Body<NamePatch>,
 ) -> ApiResult<Response> {
-    let name = req.validate()?;
-    let (v, rev) = st
-        .store
-        .write(move |tx| {
-            let mut v: Subnet = access::visible(tx, &actor, &id)?;
-            if let Some(n) = &name {
-                v.name = n.clone();
-                tx.put(&v)?;
-            }
-            Ok(v)
-        })
-        .await?;
-    Ok(updated(rev, v))
+    rename::<Subnet>(st, actor, id, req).await
 }
 
 #[utoipa::path(delete, path = "/v1/subnets/{id}", tag = "network", params(("id" = String, Path)),
@@ -225,23 +233,10 @@ pub fn allocate_eip(
         }
         None => {
             let mut found = None;
-            'pools: for net in pool {
-                // Resume after the last address handed out from this prefix.
-                let hint_key = format!("alloc/pool/{net}");
-                let first = u32::from(net.network());
-                let size = 1u64 << (32 - net.prefix_len());
-                let start = match tx.holder(&hint_key)?.and_then(|h| h.parse::<Ipv4Addr>().ok()) {
-                    Some(last) if net.contains(&last) => u64::from(u32::from(last) - first) + 1,
-                    _ => 0,
-                };
-                for step in 0..size.min(1 << 20) {
-                    let ip = Ipv4Addr::from(first + ((start + step) % size) as u32);
-                    if validate::is_usable_host(*net, ip) && address_free(tx, ip)? {
-                        tx.release(&hint_key)?;
-                        tx.claim(&hint_key, &ip.to_string())?;
-                        found = Some(ip);
-                        break 'pools;
-                    }
+            for net in pool {
+                found = access::next_free_address(tx, *net, &format!("alloc/pool/{net}"), address_free)?;
+                if found.is_some() {
+                    break;
                 }
             }
             found.ok_or_else(|| Error::conflict("pool_exhausted", "the elastic IP pool has no free address"))?
@@ -290,19 +285,7 @@ pub async fn patch_eip(
     Path(id): Path<String>,
     Body(req): Body<NamePatch>,
 ) -> ApiResult<Response> {
-    let name = req.validate()?;
-    let (v, rev) = st
-        .store
-        .write(move |tx| {
-            let mut v: Eip = access::visible(tx, &actor, &id)?;
-            if let Some(n) = &name {
-                v.name = n.clone();
-                tx.put(&v)?;
-            }
-            Ok(v)
-        })
-        .await?;
-    Ok(updated(rev, v))
+    rename::<Eip>(st, actor, id, req).await
 }
 
 #[utoipa::path(delete, path = "/v1/eips/{id}", tag = "network", params(("id" = String, Path)),
@@ -387,19 +370,7 @@ pub async fn patch_instance(
     Path(id): Path<String>,
     Body(req): Body<NamePatch>,
 ) -> ApiResult<Response> {
-    let name = req.validate()?;
-    let (v, rev) = st
-        .store
-        .write(move |tx| {
-            let mut v: Instance = access::visible(tx, &actor, &id)?;
-            if let Some(n) = &name {
-                v.name = n.clone();
-                tx.put(&v)?;
-            }
-            Ok(v)
-        })
-        .await?;
-    Ok(updated(rev, v))
+    rename::<Instance>(st, actor, id, req).await
 }
 
 #[utoipa::path(delete, path = "/v1/instances/{id}", tag = "network", params(("id" = String, Path)),
