@@ -29,6 +29,8 @@ pub struct DataPlaneConfig {
     pub connect_timeout: Duration,
     /// UDP flows per listener before new sources are dropped.
     pub udp_max_flows: usize,
+    /// Relay TCP with splice(2) (zero-copy) instead of read/write.
+    pub splice: bool,
 }
 
 impl Default for DataPlaneConfig {
@@ -37,6 +39,7 @@ impl Default for DataPlaneConfig {
             drain: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             udp_max_flows: 65_536,
+            splice: false,
         }
     }
 }
@@ -159,9 +162,16 @@ impl DataPlane {
             match res {
                 Ok(()) => bound.push((key, Running { vserver_id: vs, stop })),
                 Err(e) => {
-                    tracing::warn!(addr = %key.addr, udp = key.udp, vserver = %vs, error = %e, "listener bind failed");
                     let proto = if key.udp { "udp" } else { "tcp" };
-                    failed.push((vs, format!("cannot bind {proto} {}: {e}", key.addr)));
+                    let msg = format!("cannot bind {proto} {}: {e}", key.addr);
+                    // Retries every few seconds must not flood the log: warn
+                    // on the first failure (or a new error), then quietly.
+                    if self.listener_state(&vs) == Some(ListenerState::Failed(msg.clone())) {
+                        tracing::debug!(addr = %key.addr, vserver = %vs, error = %e, "listener bind still failing");
+                    } else {
+                        tracing::warn!(addr = %key.addr, udp = key.udp, vserver = %vs, error = %e, "listener bind failed");
+                    }
+                    failed.push((vs, msg));
                 }
             }
         }

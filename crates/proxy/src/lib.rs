@@ -8,6 +8,7 @@ pub mod dataplane;
 pub mod proxy_protocol;
 pub mod sched;
 pub mod snapshot;
+mod splice;
 mod tcp;
 mod udp;
 

@@ -18,8 +18,8 @@ use weir_model::vserver::ProxyProtocol;
 
 use crate::counters::Counters;
 use crate::dataplane::{DataPlane, socket_for};
-use crate::proxy_protocol;
 use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey};
+use crate::{proxy_protocol, splice};
 
 /// Connect attempts per client connection: the first pick and two retries.
 const ATTEMPTS: usize = 3;
@@ -129,13 +129,22 @@ async fn relay(
         return;
     }
     let base = Instant::now();
-    let last = AtomicU64::new(0);
-    let (cr, cw) = client.into_split();
-    let (ur, uw) = up.into_split();
-    let both = async { tokio::try_join!(pipe(cr, uw, &last, base), pipe(ur, cw, &last, base)) };
+    let last_seen = AtomicU64::new(0);
+    let last = &last_seen;
+    let zero_copy = dp.config.splice;
+    let both = async move {
+        if zero_copy {
+            let (c, u) = (&client, &up);
+            tokio::try_join!(splice::pipe(c, u, last, base), splice::pipe(u, c, last, base)).map(|_| ())
+        } else {
+            let (cr, cw) = client.into_split();
+            let (ur, uw) = up.into_split();
+            tokio::try_join!(pipe(cr, uw, last, base), pipe(ur, cw, last, base)).map(|_| ())
+        }
+    };
     tokio::select! {
         _ = both => {}
-        _ = idle(&last, base, cfg.idle_timeout) => Counters::inc(&dp.counters.idle_closed),
+        _ = idle(last, base, cfg.idle_timeout) => Counters::inc(&dp.counters.idle_closed),
         _ = guard.backend().drained.cancelled() => Counters::inc(&dp.counters.drained_closed),
     }
     drop(guard);

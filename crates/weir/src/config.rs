@@ -33,6 +33,8 @@ pub struct DataPlaneSection {
     pub connect_timeout_ms: u64,
     /// UDP flows per listener; new sources beyond it are dropped and counted.
     pub udp_max_flows: usize,
+    /// Relay TCP VServers with splice(2) (zero-copy).
+    pub splice: bool,
 }
 
 impl Default for DataPlaneSection {
@@ -42,6 +44,7 @@ impl Default for DataPlaneSection {
             drain_s: d.drain.as_secs(),
             connect_timeout_ms: d.connect_timeout.as_millis() as u64,
             udp_max_flows: d.udp_max_flows,
+            splice: d.splice,
         }
     }
 }
@@ -108,6 +111,7 @@ impl Config {
             drain: std::time::Duration::from_secs(self.dataplane.drain_s),
             connect_timeout: std::time::Duration::from_millis(self.dataplane.connect_timeout_ms),
             udp_max_flows: self.dataplane.udp_max_flows,
+            splice: self.dataplane.splice,
         }
     }
 
