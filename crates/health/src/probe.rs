@@ -38,14 +38,23 @@ async fn bounded(timeout: Duration, check: impl Future<Output = Result<String, S
     }
 }
 
+/// Probe connections close with a reset (SO_LINGER 0), as HAProxy's checks
+/// do: thousands of probes a second would otherwise fill the host's
+/// TIME_WAIT table with sockets nobody needs.
+fn close_with_reset(stream: &TcpStream) {
+    let _ = stream.set_zero_linger();
+}
+
 async fn tcp(addr: SocketAddr) -> Result<String, String> {
-    TcpStream::connect(addr).await.map_err(connect_detail)?;
+    let stream = TcpStream::connect(addr).await.map_err(connect_detail)?;
+    close_with_reset(&stream);
     Ok("ok".to_string())
 }
 
 async fn http(addr: SocketAddr, path: &str, host: Option<&str>) -> Result<String, String> {
     let request = request(addr, path, host)?;
     let mut stream = TcpStream::connect(addr).await.map_err(connect_detail)?;
+    close_with_reset(&stream);
     stream
         .write_all(request.as_bytes())
         .await
