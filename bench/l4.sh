@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Layer-4 benchmark: Weir vs HAProxy (mode tcp, without and with splice) vs
-# nginx (stream), one worker thread each, plus the direct (no proxy) ceiling.
+# Layer-4 benchmark: Weir (without and with `[dataplane] splice = true`) vs
+# HAProxy (mode tcp, without and with splice) vs nginx (stream), one worker
+# thread each, plus the direct (no proxy) ceiling.
 #
-#   bench/l4.sh                      # ROUNDS=5 SECS=5 MEM_ROUNDS=3 by default (~12 min)
+#   bench/l4.sh                      # ROUNDS=5 SECS=4 MEM_ROUNDS=3 by default (~11 min)
 #   ROUNDS=3 SECS=3 bench/l4.sh      # shorter; knobs: see the defaults below
 #
 # Tests (in each round every contender once, the order rotated per round):
@@ -21,7 +22,7 @@
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
-SECS=${SECS:-5}
+SECS=${SECS:-4}
 CONNS=${CONNS:-32}
 UDP_SOCKETS=${UDP_SOCKETS:-32}
 IDLE_CONNS=${IDLE_CONNS:-10000}
@@ -42,7 +43,8 @@ ORIGIN=127.71.0.10          # iperf3 :5201, TCP echo :7000, UDP echo :7001
 HAP=127.72.0.1              # HAProxy, mode tcp
 HAPS=127.73.0.1             # HAProxy, mode tcp + splice-request/splice-response
 NGX=127.74.0.1              # nginx stream
-WEIR_SUBNET=127.70.0.0/24   # Weir's LB address is allocated from here
+# Weir's LB addresses are allocated from these subnets (one Weir process each).
+declare -A WEIR_SUBNET_OF=([weir]=127.70.0.0/24 [weir-splice]=127.75.0.0/24)
 P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003
 
 log() { printf '[l4 %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -57,7 +59,11 @@ declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [ngin
 start_bg() { # name cmd… → LASTPID (pinned to $CPU, output in $WORK/name.{out,err})
     local name=$1
     shift
-    taskset -c "$CPU" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    # Emptied here, not only by the background redirection: a reader must not
+    # see a previous run's output (e.g. a restarted Weir's old API address).
+    : >"$WORK/$name.out"
+    : >"$WORK/$name.err"
+    taskset -c "$CPU" "$@" >>"$WORK/$name.out" 2>>"$WORK/$name.err" &
     LASTPID=$!
     PIDS+=("$LASTPID")
 }
@@ -228,66 +234,74 @@ start_nginx() {
 }
 
 # Weir: API on an ephemeral port; the store (and so the configuration) lives
-# in $WORK/weir-data, so a restart comes back with the same listeners.
-API="" WEIR_REV=0
-weir_api() { # method path [json] → body on stdout; revision in WEIR_LAST_REV
+# in $WORK/<contender>-data, so a restart comes back with the same listeners.
+# "weir" runs with the defaults, "weir-splice" with `[dataplane] splice = true`.
+declare -A API_OF=() REV_OF=()
+weir_api() { # contender method path [json] → body on stdout; headers in $WORK/api.hdr
+    local c=$1
+    shift
     local args=(-sS --fail-with-body -X "$1" -H "Authorization: Bearer bench" -D "$WORK/api.hdr")
     [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
-    curl "${args[@]}" "$API$2"
+    curl "${args[@]}" "${API_OF[$c]}$2"
 }
 weir_rev() { awk 'tolower($1) == "x-weir-revision:" {gsub("\r", ""); print $2}' "$WORK/api.hdr"; }
 
-start_weir() {
-    start_bg weir env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
-        "$BIN/weir" serve --data-dir "$WORK/weir-data" --api-listen 127.0.0.1:0
-    PID_OF[weir]=$LASTPID MAIN_OF[weir]=$LASTPID
-    local i
-    API=""
+start_weir() { # contender
+    local c=$1 conf=() i api=""
+    if [[ $c == weir-splice ]]; then
+        printf '[dataplane]\nsplice = true\n' >"$WORK/$c.toml"
+        conf=(--config "$WORK/$c.toml")
+    fi
+    start_bg "$c" env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
+        "$BIN/weir" serve "${conf[@]}" --data-dir "$WORK/$c-data" --api-listen 127.0.0.1:0
+    PID_OF[$c]=$LASTPID MAIN_OF[$c]=$LASTPID
     for ((i = 0; i < 300; i++)); do
-        API=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/weir.out" | tail -1)
-        [[ -n $API ]] && break
-        kill -0 "$LASTPID" 2>/dev/null || die "weir exited: $(tail -5 "$WORK/weir.err")"
+        api=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/$c.out" | tail -1)
+        [[ -n $api ]] && break
+        kill -0 "$LASTPID" 2>/dev/null || die "$c exited: $(tail -5 "$WORK/$c.err")"
         sleep 0.1
     done
-    [[ -n $API ]] || die "weir printed no API address"
+    [[ -n $api ]] || die "$c printed no API address"
+    API_OF[$c]=$api
 }
 
-configure_weir() {
-    local vpc subnet lb vs
-    vpc=$(weir_api POST /v1/vpcs '{"name":"b","cidr":"127.0.0.0/8"}' | jq -r .id)
-    subnet=$(weir_api POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"name\":\"s\",\"cidr\":\"$WEIR_SUBNET\"}" | jq -r .id)
-    local body
-    body=$(weir_api POST /v1/load-balancers \
+configure_weir() { # contender
+    local c=$1 vpc subnet lb vs body
+    vpc=$(weir_api "$c" POST /v1/vpcs '{"name":"b","cidr":"127.0.0.0/8"}' | jq -r .id)
+    subnet=$(weir_api "$c" POST /v1/subnets \
+        "{\"vpc_id\":\"$vpc\",\"name\":\"s\",\"cidr\":\"${WEIR_SUBNET_OF[$c]}\"}" | jq -r .id)
+    body=$(weir_api "$c" POST /v1/load-balancers \
         "{\"name\":\"b\",\"network_type\":\"internal\",\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\"}")
     lb=$(jq -r .id <<<"$body")
-    ADDR_OF[weir]=$(jq -r .address <<<"$body")
-    local spec proto port target tport
-    for spec in "tcp $P_BULK $ORIGIN 5201" "tcp $P_ECHO $ORIGIN 7000" "udp $P_UDP $ORIGIN 7001"; do
-        read -r proto port target tport <<<"$spec"
-        vs=$(weir_api POST "/v1/load-balancers/$lb/vservers" \
-            "{\"protocol\":\"$proto\",\"port\":$port,\"idle_timeout_s\":3600}" | jq -r .id)
-        weir_api POST "/v1/load-balancers/$lb/vservers/$vs/backends" \
+    ADDR_OF[$c]=$(jq -r .address <<<"$body")
+    # UDP flows idle out after 10 s, as nginx's UDP sessions (proxy_timeout 10s).
+    local spec proto port target tport idle
+    for spec in "tcp $P_BULK $ORIGIN 5201 3600" "tcp $P_ECHO $ORIGIN 7000 3600" "udp $P_UDP $ORIGIN 7001 10"; do
+        read -r proto port target tport idle <<<"$spec"
+        vs=$(weir_api "$c" POST "/v1/load-balancers/$lb/vservers" \
+            "{\"protocol\":\"$proto\",\"port\":$port,\"idle_timeout_s\":$idle}" | jq -r .id)
+        weir_api "$c" POST "/v1/load-balancers/$lb/vservers/$vs/backends" \
             "{\"address\":\"$target\",\"port\":$tport}" >/dev/null
     done
-    WEIR_REV=$(weir_rev)
+    REV_OF[$c]=$(weir_rev)
 }
 
-weir_ready() { # applied_revision ≥ WEIR_REV and the listeners bound (10 s)
-    local i applied
+weir_ready() { # contender: applied_revision ≥ its last write's, listeners bound (10 s)
+    local c=$1 i applied=0
     for ((i = 0; i < 100; i++)); do
-        applied=$(weir_api GET /v1/system/status | jq -r .applied_revision)
-        ((applied >= WEIR_REV)) && break
+        applied=$(weir_api "$c" GET /v1/system/status | jq -r .applied_revision)
+        ((applied >= REV_OF[$c])) && break
         sleep 0.1
     done
-    ((applied >= WEIR_REV)) || die "weir applied revision $applied < $WEIR_REV"
-    wait_listen t "${ADDR_OF[weir]}" $P_BULK
-    wait_listen t "${ADDR_OF[weir]}" $P_ECHO
-    wait_listen u "${ADDR_OF[weir]}" $P_UDP
+    ((applied >= REV_OF[$c])) || die "$c applied revision $applied < ${REV_OF[$c]}"
+    wait_listen t "${ADDR_OF[$c]}" $P_BULK
+    wait_listen t "${ADDR_OF[$c]}" $P_ECHO
+    wait_listen u "${ADDR_OF[$c]}" $P_UDP
 }
 
 start_contender() {
     case $1 in
-        weir) start_weir && weir_ready ;;
+        weir | weir-splice) start_weir "$1" && weir_ready "$1" ;;
         nginx) start_nginx ;;
         haproxy | haproxy-splice) start_haproxy "$1" ;;
     esac
@@ -403,7 +417,7 @@ memory_one() { # round contender
         sleep 0.1
     done
     stop_contender "$c"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$c" "$before" "$after" "$ok" "$errs" "$((fd2 - fd0))" >>"$MEMRES"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$c" "$before" "$after" "$ok" "$errs" "$((fd2 - fd0))" "$((fd1 - fd0))" >>"$MEMRES"
     log "  memory $c: RSS $before → $after KiB over $ok idle connections ($errs errors): $(((after - before) * 1024 / (ok > 0 ? ok : 1))) B/conn; fds $fd0 → $fd1 → $fd2 after the clients closed"
 }
 
@@ -425,69 +439,75 @@ report() {
         next
     }
     FILENAME == memres {
-        if ($5 > 0) { add("mem|" $2, ($4 - $3) * 1024 / $5); MEMSEEN[$2] = 1; NMEM++; PER[$1, $2] = ($4 - $3) * 1024 / $5 }
+        if ($5 > 0) { add("mem|" $2, ($4 - $3) * 1024 / $5); add("fdper|" $2, $8 / $5); MEMSEEN[$2] = 1; NMEM++; PER[$1, $2] = ($4 - $3) * 1024 / $5 }
         MERR[$2] += $6; if ($7 > MLEFT[$2]) MLEFT[$2] = $7; MROUND[$1] = 1; next
     }
     END {
-        split("tcp-bulk-up tcp-bulk-down tcp-conn udp-rt", order, " ")
-        NC = split("direct weir haproxy haproxy-splice nginx nginx-flow", cs, " ")
-        # Per-round ratios.
-        for (r in ROUND) for (i = 1; i <= 4; i++) { t = order[i]
+        NT = split("tcp-bulk-up tcp-bulk-down tcp-conn udp-rt", order, " ")
+        NC = split("direct weir weir-splice haproxy haproxy-splice nginx nginx-flow", cs, " ")
+        # Per-round ratios: to direct (rate), and of each Weir variant to every other contender (per CPU-s).
+        for (r in ROUND) for (i = 1; i <= NT; i++) { t = order[i]
             for (j = 1; j <= NC; j++) { c = cs[j]
                 if ((r, t, c) in RATE && (r, t, "direct") in RATE && RATE[r, t, "direct"] > 0)
                     add("vsdirect|" t "|" c, RATE[r, t, c] / RATE[r, t, "direct"])
-                if (c != "weir" && (r, t, c) in EFF && (r, t, "weir") in EFF && EFF[r, t, c] > 0)
-                    add("weirvs|" t "|" c, EFF[r, t, "weir"] / EFF[r, t, c])
+                for (w = 2; w <= 3; w++) { W = cs[w]
+                    if (c != W && (r, t, c) in EFF && (r, t, W) in EFF && EFF[r, t, c] > 0)
+                        add("vs|" W "|" t "|" c, EFF[r, t, W] / EFF[r, t, c])
+                }
             }
             best = 0
-            for (j = 3; j <= 5; j++) if ((r, t, cs[j]) in EFF && EFF[r, t, cs[j]] > best) best = EFF[r, t, cs[j]]
-            if (best > 0 && (r, t, "weir") in EFF) add("weirvsbest|" t, EFF[r, t, "weir"] / best)
+            for (j = 4; j <= 6; j++) if ((r, t, cs[j]) in EFF && EFF[r, t, cs[j]] > best) best = EFF[r, t, cs[j]]
+            for (w = 2; w <= 3; w++) if (best > 0 && (r, t, cs[w]) in EFF) add("vsbest|" cs[w] "|" t, EFF[r, t, cs[w]] / best)
         }
         print ""
-        print "| test | contender | rate | proxy CPU share | per proxy CPU-s | rate ÷ direct | Weir ÷ this, per CPU-s | errors |"
-        print "| --- | --- | --- | --- | --- | --- | --- | --- |"
-        for (i = 1; i <= 4; i++) { t = order[i]; if (!(t in TESTS)) continue
+        print "| test | contender | rate | proxy CPU share | per proxy CPU-s | rate ÷ direct | weir ÷ this, per CPU-s | weir-splice ÷ this, per CPU-s | errors |"
+        print "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        for (i = 1; i <= NT; i++) { t = order[i]; if (!(t in TESTS)) continue
             for (j = 1; j <= NC; j++) { c = cs[j]; if (!((t, c) in SEEN)) continue
                 stats(L["rate|" t "|" c]); rate = fmt(MED, t)
                 share = "–"; eff = "–"
                 if (("share|" t "|" c) in L) { stats(L["share|" t "|" c]); share = sprintf("%.0f%%", MED * 100)
                     stats(L["eff|" t "|" c]); eff = fmte(MED, t) }
                 vd = (c == "direct") ? "1" : ratio("vsdirect|" t "|" c)
-                wv = (c == "direct" || c == "weir") ? "–" : ratio("weirvs|" t "|" c)
-                printf "| %s | %s | %s | %s | %s | %s | %s | %d |\n", t, c, rate, share, eff, vd, wv, ERR[t, c]
+                w1 = (c == "direct" || c == "weir") ? "–" : ratio("vs|weir|" t "|" c)
+                w2 = (c == "direct" || c == "weir-splice") ? "–" : ratio("vs|weir-splice|" t "|" c)
+                printf "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", t, c, rate, share, eff, vd, w1, w2, ERR[t, c]
             }
         }
         n = 0; for (r in ROUND) n++
         print ""
-        print "Medians over " n " rounds; ratios are medians of per-round ratios (min–max). Per proxy CPU-s: Gbit (bulk), connections (conn), round trips (udp)."
+        print "Medians over " n " rounds; ratios are medians of per-round ratios (min–max). Per proxy CPU-s: Gbit (bulk), connections (conn), round trips (udp). n/a: not measured."
         if (NMEM > 0) {
             m = 0; for (r in MROUND) m++
+            for (r in MROUND) for (j = 2; j <= NC; j++) { c = cs[j]
+                if ((r, c) in PER && (r, "haproxy") in PER && PER[r, "haproxy"] > 0) add("memvshap|" c, PER[r, c] / PER[r, "haproxy"]) }
             print ""
-            print "| idle TCP connections | bytes of RSS per connection | Weir ÷ this | errors | fds left 10 s after the clients closed (max) |"
-            print "| --- | --- | --- | --- | --- |"
-            for (j = 2; j <= 5; j++) { c = cs[j]; if (!(c in MEMSEEN)) continue
+            print "| idle TCP connections | bytes of RSS per connection | ÷ HAProxy | fds per connection | errors | fds left 10 s after the clients closed (max) |"
+            print "| --- | --- | --- | --- | --- | --- |"
+            for (j = 2; j <= NC; j++) { c = cs[j]; if (!(c in MEMSEEN)) continue
                 stats(L["mem|" c]); v = sprintf("%.0f (%.0f–%.0f)", MED, MIN, MAX)
-                wv = "–"
-                if (c != "weir") { for (r in MROUND) if ((r, c) in PER && (r, "weir") in PER && PER[r, c] > 0) add("memvs|" c, PER[r, "weir"] / PER[r, c])
-                    wv = ratio("memvs|" c) }
-                printf "| %s | %s | %s | %d | %d |\n", c, v, wv, MERR[c], MLEFT[c]
+                stats(L["fdper|" c]); fp = sprintf("%.2f", MED)
+                printf "| %s | %s | %s | %s | %d | %d |\n", c, v, ratio("memvshap|" c), fp, MERR[c], MLEFT[c]
             }
             print ""
             print "Median (min–max) over " m " rounds, each on a freshly started proxy."
         }
         print ""
-        print "Targets (Weir, per proxy CPU-second, same run):"
-        verdict("tcp bulk c→s ≥ HAProxy with splice", "weirvs|tcp-bulk-up|haproxy-splice", 1.0, 0)
-        verdict("tcp bulk s→c ≥ HAProxy with splice", "weirvs|tcp-bulk-down|haproxy-splice", 1.0, 0)
-        verdict("new TCP connections ≥ 1.2× the better of HAProxy (±splice) and nginx", "weirvsbest|tcp-conn", 1.2, 0)
-        verdict("UDP round trips ≥ 2× nginx (proxy_responses 1)", "weirvs|udp-rt|nginx", 2.0, 0)
-        verdict("  the same against nginx-flow (sessions kept, as Weir keeps flows)", "weirvs|udp-rt|nginx-flow", 2.0, 0)
-        verdict("idle memory per TCP connection ≤ HAProxy (Weir ÷ HAProxy ≤ 1)", "memvs|haproxy", 1.0, 1)
+        print "Targets (per proxy CPU-second, same run):"
+        for (w = 2; w <= 3; w++) { W = cs[w]
+            verdict(W ": TCP bulk c→s ≥ HAProxy with splice", "vs|" W "|tcp-bulk-up|haproxy-splice", 1.0, 0)
+            verdict(W ": TCP bulk s→c ≥ HAProxy with splice", "vs|" W "|tcp-bulk-down|haproxy-splice", 1.0, 0)
+            verdict(W ": new TCP connections ≥ 1.2× the better of HAProxy (±splice) and nginx", "vsbest|" W "|tcp-conn", 1.2, 0)
+        }
+        verdict("weir: UDP round trips ≥ 2× nginx (proxy_responses 1)", "vs|weir|udp-rt|nginx", 2.0, 0)
+        verdict("weir: UDP round trips ≥ 2× nginx-flow (sessions kept, as Weir keeps flows)", "vs|weir|udp-rt|nginx-flow", 2.0, 0)
+        for (w = 2; w <= 3; w++)
+            verdict(cs[w] ": idle memory per TCP connection ≤ HAProxy (÷ HAProxy ≤ 1)", "memvshap|" cs[w], 1.0, 1)
     }
     function verdict(name, k, target, lower,   ok) {
         if (!(k in L)) { printf "  - %s: n/a\n", name; return }
         stats(L[k]); ok = lower ? (MED <= target) : (MED >= target)
-        printf "  - %s: %.2f (%.2f–%.2f) → %s\n", name, MED, MIN, MAX, ok ? "MET" : "MISSED"
+        printf "  - %s: %.3f (%.3f–%.3f) → %s\n", name, MED, MIN, MAX, ok ? "MET" : "MISSED"
     }
     ' "$RESULTS" "$MEMRES"
 }
@@ -505,26 +525,30 @@ main() {
     log "work dir $WORK; ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS UDP_SOCKETS=$UDP_SOCKETS IDLE_CONNS=$IDLE_CONNS CPU=$CPU"
 
     start_origin
-    start_weir
-    configure_weir
-    weir_ready
-    log "weir LB at ${ADDR_OF[weir]} (revision $WEIR_REV)"
+    for c in weir weir-splice; do
+        start_weir "$c"
+        configure_weir "$c"
+        weir_ready "$c"
+        log "$c LB at ${ADDR_OF[$c]} (revision ${REV_OF[$c]})"
+    done
+    local weir_fds0
+    weir_fds0=$(nfds "${PID_OF[weir]}")
     start_haproxy haproxy
     start_haproxy haproxy-splice
     start_nginx
 
-    local r c
+    local r
     for ((r = 1; r <= ROUNDS; r++)); do
         log "round $r/$ROUNDS"
-        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
             run_bulk "$r" "$c" up
             sleep 0.5
         done
-        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
             run_bulk "$r" "$c" down
             sleep 0.5
         done
-        for c in $(rotate $((r - 1)) direct weir haproxy haproxy-splice nginx); do
+        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
             run_conn "$r" "$c"
             sleep 1
         done
@@ -533,6 +557,7 @@ main() {
             sleep 0.5
         done
     done
+
     # Diagnostics: where Weir's CPU went (per thread), and descriptors still
     # open once every client is done (the origin's and the listeners' only).
     local t line=""
@@ -540,14 +565,27 @@ main() {
         line+="$(cat "$t/comm")[${t##*/}]=$(cpu_ticks "${PID_OF[weir]}/task/${t##*/}") "
     done
     log "weir CPU ticks per thread: $line"
-    log "weir data-plane counters: $(weir_api GET /v1/system/status | jq -c '.dataplane // "n/a"')"
     sleep 2
-    log "open fds after the rounds (weir and nginx-flow keep one upstream UDP socket per live flow): weir $(nfds "${PID_OF[weir]}"), haproxy $(nfds "${PID_OF[haproxy]}"), haproxy-splice $(nfds "${PID_OF[haproxy-splice]}"), nginx $(nfds "${PID_OF[nginx]}")"
-    for c in weir haproxy haproxy-splice nginx; do stop_contender "$c"; done
+    local fds=""
+    for c in weir weir-splice haproxy haproxy-splice nginx; do fds+="$c $(nfds "${PID_OF[$c]}"), "; done
+    log "open fds 2 s after the rounds (weir and nginx-flow keep one upstream UDP socket per live flow): ${fds%, }; weir had $weir_fds0 before the rounds"
+    # UDP flows idle out after 10 s (swept every 250 ms): Weir should be back
+    # to the descriptors it had before the rounds.
+    local i n
+    for ((i = 0; i < 150; i++)); do
+        n=$(nfds "${PID_OF[weir]}")
+        ((n <= weir_fds0)) && break
+        sleep 0.1
+    done
+    log "weir fds after the UDP flows' idle timeout: $n (before the rounds: $weir_fds0)"
+    for c in weir weir-splice; do
+        log "$c data-plane counters: $(weir_api "$c" GET /v1/system/status | jq -c '.dataplane // "n/a"')"
+    done
+    for c in weir weir-splice haproxy haproxy-splice nginx; do stop_contender "$c"; done
 
     log "idle memory: $IDLE_CONNS connections, $MEM_ROUNDS rounds"
     for ((r = 1; r <= MEM_ROUNDS; r++)); do
-        for c in $(rotate $((r - 1)) weir haproxy nginx); do
+        for c in $(rotate $((r - 1)) weir weir-splice haproxy nginx); do
             memory_one "$r" "$c"
             sleep 1
         done

@@ -207,6 +207,13 @@ async fn run(target: Target, table: Arc<Table>, permits: Arc<Semaphore>, probes:
         let result = probe(&target).await;
         drop(permit);
         probes.fetch_add(1, Ordering::Relaxed);
+        if let Err(d) = &result
+            && d.starts_with(crate::probe::LOCAL_FAILURE)
+        {
+            tracing::warn!(backend = %target.backend_id, detail = %d, "health probe could not run; result not recorded");
+            due = Instant::now() + interval;
+            continue;
+        }
         // Looked up each time: a cell dropped by `Table::retain` is not revived
         // here (its target is about to be removed too).
         if let Some(cell) = table.get(&target.backend_id) {

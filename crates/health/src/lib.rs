@@ -23,6 +23,6 @@ mod target;
 
 pub use cell::{Cell, LastCheck, Status};
 pub use checker::Checker;
-pub use probe::probe;
+pub use probe::{is_local_error, probe};
 pub use table::Table;
 pub use target::{Probe, Target};

@@ -156,7 +156,21 @@ fn udp_detail(e: io::Error) -> String {
     }
 }
 
+/// Prefix of a result that says nothing about the backend: the prober itself
+/// lacked a resource (descriptors, buffers, a local port). Such results are
+/// not recorded, so the load balancer's own shortage never ejects a backend.
+pub const LOCAL_FAILURE: &str = "local: ";
+
+/// Errors that come from this host's limits, not from the peer.
+pub fn is_local_error(e: &io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12 | 99)) || e.kind() == io::ErrorKind::OutOfMemory
+}
+
 fn connect_detail(e: io::Error) -> String {
+    if is_local_error(&e) {
+        return format!("{LOCAL_FAILURE}{e}");
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connect refused".to_string(),
         _ => io_detail("connect", e),
@@ -226,5 +240,26 @@ mod tests {
         assert_eq!(human(Duration::from_secs(2)), "2 s");
         assert_eq!(human(Duration::from_millis(200)), "200 ms");
         assert_eq!(human(Duration::from_micros(1500)), "1.5ms");
+    }
+}
+
+#[cfg(test)]
+mod local_error_tests {
+    use super::*;
+
+    #[test]
+    fn own_shortages_are_local_and_unrecorded() {
+        for code in [24, 23, 105, 12, 99] {
+            let e = io::Error::from_raw_os_error(code);
+            assert!(is_local_error(&e), "errno {code}");
+            assert!(connect_detail(e).starts_with(LOCAL_FAILURE));
+        }
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(!is_local_error(&refused));
+        assert_eq!(connect_detail(refused), "connect refused");
+        assert!(
+            !is_local_error(&io::Error::from_raw_os_error(110)),
+            "ETIMEDOUT is the peer's"
+        );
     }
 }

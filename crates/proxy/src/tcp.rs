@@ -78,11 +78,15 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
             Ok(Err(e)) => {
                 tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
                 Counters::inc(&dp.counters.connect_failed);
-                let detail = match e.kind() {
-                    io::ErrorKind::ConnectionRefused => "connect refused (live traffic)".to_string(),
-                    _ => format!("connect failed (live traffic): {e}"),
-                };
-                passive(backend, &detail);
+                // Our own shortage (descriptors, buffers, local ports) says
+                // nothing about the backend: it must not eject it.
+                if !weir_health::is_local_error(&e) {
+                    let detail = match e.kind() {
+                        io::ErrorKind::ConnectionRefused => "connect refused (live traffic)".to_string(),
+                        _ => format!("connect failed (live traffic): {e}"),
+                    };
+                    passive(backend, &detail);
+                }
                 continue;
             }
             Err(_) => {

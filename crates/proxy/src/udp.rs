@@ -189,12 +189,14 @@ async fn replies(flow: Arc<Flow>, sock: Arc<UdpSocket>, client: SocketAddr, base
                 if r.is_err() {
                     return;
                 }
-                let mut buf = vec![0u8; MAX_DATAGRAM];
+                // Uninitialised capacity: no 64 KiB zeroing per reply.
+                let mut buf = Vec::with_capacity(MAX_DATAGRAM);
                 loop {
-                    match flow.upstream.try_recv(&mut buf) {
-                        Ok(n) => {
+                    buf.clear();
+                    match flow.upstream.try_recv_buf(&mut buf) {
+                        Ok(_) => {
                             flow.last_ms.store(ms(base), Ordering::Relaxed);
-                            let _ = sock.send_to(&buf[..n], client).await;
+                            let _ = sock.send_to(&buf, client).await;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         // ICMP port unreachable from the backend: keep the flow; health checks decide.
