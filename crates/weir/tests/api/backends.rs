@@ -98,16 +98,12 @@ pub async fn udp_backend(ip: &str, name: &str) -> SocketAddr {
     addr
 }
 
-/// An LB in its own subnet of 127.0.0.0/8 (so parallel tests never share an
-/// address), with a VServer; returns (lb id, lb address, vserver id).
-pub async fn lb_with_vserver(
-    s: &Server,
-    subnet: &str,
-    vserver: serde_json::Value,
-) -> (String, std::net::IpAddr, String) {
+/// The loopback lab: a VPC 127.0.0.0/8 and `subnet` in it (admin-owned).
+pub async fn lab(s: &Server, subnet: &str) -> (crate::kit::Resp, crate::kit::Resp) {
     let vpc = s
         .post(ADMIN, "/v1/vpcs", json!({"name": "lab", "cidr": "127.0.0.0/8"}))
         .await;
+    vpc.ok(201);
     let sn = s
         .post(
             ADMIN,
@@ -116,6 +112,17 @@ pub async fn lb_with_vserver(
         )
         .await;
     sn.ok(201);
+    (vpc, sn)
+}
+
+/// An LB in its own subnet of 127.0.0.0/8 (so parallel tests never share an
+/// address), with a VServer; returns (lb id, lb address, vserver id).
+pub async fn lb_with_vserver(
+    s: &Server,
+    subnet: &str,
+    vserver: serde_json::Value,
+) -> (String, std::net::IpAddr, String) {
+    let (vpc, sn) = lab(s, subnet).await;
     let lb = s
         .post(
             ADMIN,

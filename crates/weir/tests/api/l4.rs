@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::backends::{add_backend, greet, lb_with_vserver, tally, tcp_backend, udp_backend};
+use crate::backends::{add_backend, greet, lab, lb_with_vserver, tally, tcp_backend, udp_backend};
 use crate::kit::{ADMIN, Server};
 
 #[tokio::test]
@@ -300,16 +300,7 @@ async fn proxy_protocol_headers_are_byte_exact() {
 #[tokio::test]
 async fn security_group_denies_a_single_address() {
     let s = Server::start_with_config("eip_pool = [\"127.0.21.0/24\"]\n").await;
-    let vpc = s
-        .post(ADMIN, "/v1/vpcs", json!({"name": "lab", "cidr": "127.0.0.0/8"}))
-        .await;
-    let sn = s
-        .post(
-            ADMIN,
-            "/v1/subnets",
-            json!({"vpc_id": vpc.id(), "name": "sn", "cidr": "127.60.20.0/24"}),
-        )
-        .await;
+    let (vpc, sn) = lab(&s, "127.60.20.0/24").await;
     let sg = s
         .post(
             ADMIN,
@@ -376,16 +367,7 @@ async fn security_group_denies_a_single_address() {
 #[tokio::test]
 async fn a_bind_failure_is_visible_in_the_vserver() {
     let s = Server::start().await;
-    let vpc = s
-        .post(ADMIN, "/v1/vpcs", json!({"name": "lab", "cidr": "127.0.0.0/8"}))
-        .await;
-    let sn = s
-        .post(
-            ADMIN,
-            "/v1/subnets",
-            json!({"vpc_id": vpc.id(), "name": "sn", "cidr": "127.60.30.0/24"}),
-        )
-        .await;
+    let (vpc, sn) = lab(&s, "127.60.30.0/24").await;
     let lb = s
         .post(
             ADMIN,
