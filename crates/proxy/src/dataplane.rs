@@ -39,7 +39,7 @@ impl Default for DataPlaneConfig {
             drain: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             udp_max_flows: 65_536,
-            splice: false,
+            splice: true,
         }
     }
 }

@@ -2,15 +2,17 @@
 //! bytes never cross into user space. rustix wraps the syscalls safely, so
 //! this needs no `unsafe`.
 //!
-//! Pipes cost two descriptors each, so a direction holds one only while it
-//! is busy: it is created when bytes arrive and released after a quiet
-//! second. When no pipe can be had (descriptor limit), the burst is copied
-//! through a buffer instead, so splice never makes a connection fail.
+//! Pipes cost two descriptors and two syscalls to make, so they are pooled
+//! per worker thread (no lock): a direction takes one when bytes arrive and
+//! gives it back, empty, when the burst is over, so idle connections hold
+//! none and new connections pay no pipe2/close. When no pipe can be had
+//! (the cap, or the descriptor limit), the burst is copied through a buffer
+//! instead, so splice never makes a connection fail.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rustix::pipe::{PipeFlags, SpliceFlags, pipe_with, splice};
 use tokio::io::Interest;
@@ -19,14 +21,18 @@ use tokio::time::Instant;
 
 /// Bytes moved per splice call: the default pipe capacity.
 const CHUNK: usize = 64 * 1024;
-/// A direction quiet for this long gives its pipe back.
-const KEEP_PIPE: Duration = Duration::from_secs(1);
+/// Empty pipes kept per worker thread for reuse.
+const POOL_PER_THREAD: usize = 64;
 /// Pipes alive at once across all connections (two descriptors each); past
 /// it, bursts are copied. Like HAProxy's `maxpipes`, it keeps splice from
 /// starving the sockets of descriptors.
 pub(crate) const MAX_PIPES: usize = 1024;
 
 static PIPES: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static POOL: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A pipe counted against [`MAX_PIPES`] for as long as it lives.
 struct Pipe {
@@ -35,7 +41,11 @@ struct Pipe {
 }
 
 impl Pipe {
+    /// A pooled empty pipe, or a new one within the cap.
     fn get() -> Option<Pipe> {
+        if let Some(p) = POOL.with(|pool| pool.borrow_mut().pop()) {
+            return Some(p);
+        }
         if PIPES.fetch_add(1, Ordering::Relaxed) >= MAX_PIPES {
             PIPES.fetch_sub(1, Ordering::Relaxed);
             return None;
@@ -46,6 +56,19 @@ impl Pipe {
                 PIPES.fetch_sub(1, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// Returns an empty pipe to this thread's pool (a pipe that may still
+    /// hold bytes is closed instead).
+    fn give_back(self, empty: bool) {
+        if empty {
+            POOL.with(|pool| {
+                let mut pool = pool.borrow_mut();
+                if pool.len() < POOL_PER_THREAD {
+                    pool.push(self);
+                }
+            });
         }
     }
 }
@@ -62,22 +85,15 @@ fn flags() -> SpliceFlags {
 
 /// Moves bytes from `src` to `dst` until EOF, then half-closes `dst`.
 pub(crate) async fn pipe(src: &TcpStream, dst: &TcpStream, last: &AtomicU64, base: Instant) -> io::Result<()> {
-    let mut fds: Option<Pipe> = None;
     loop {
-        if fds.is_some() {
-            // Keep the pipe while bytes keep coming; give it back when quiet.
-            if tokio::time::timeout(KEEP_PIPE, src.readable()).await.is_err() {
-                fds = None;
-                src.readable().await?;
+        src.readable().await?;
+        let done = match Pipe::get() {
+            Some(p) => {
+                let r = splice_burst(src, dst, &p.r, &p.w).await;
+                // Only a burst that completed leaves the pipe empty.
+                p.give_back(r.is_ok());
+                r?
             }
-        } else {
-            src.readable().await?;
-        }
-        if fds.is_none() {
-            fds = Pipe::get();
-        }
-        let done = match &fds {
-            Some(p) => splice_burst(src, dst, &p.r, &p.w).await?,
             None => copy_burst(src, dst).await?,
         };
         if done {
