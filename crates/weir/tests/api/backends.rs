@@ -115,6 +115,15 @@ pub async fn lab(s: &Server, subnet: &str) -> (crate::kit::Resp, crate::kit::Res
     (vpc, sn)
 }
 
+/// An internal LB (no VServer yet) in `subnet` of the loopback lab.
+pub async fn internal_lb(s: &Server, subnet: &str) -> crate::kit::Resp {
+    let (vpc, sn) = lab(s, subnet).await;
+    let body = json!({"name": "t", "network_type": "internal", "vpc_id": vpc.id(), "subnet_id": sn.id()});
+    let lb = s.post(ADMIN, "/v1/load-balancers", body).await;
+    lb.ok(201);
+    lb
+}
+
 /// An LB in its own subnet of 127.0.0.0/8 (so parallel tests never share an
 /// address), with a VServer; returns (lb id, lb address, vserver id).
 pub async fn lb_with_vserver(
@@ -122,15 +131,7 @@ pub async fn lb_with_vserver(
     subnet: &str,
     vserver: serde_json::Value,
 ) -> (String, std::net::IpAddr, String) {
-    let (vpc, sn) = lab(s, subnet).await;
-    let lb = s
-        .post(
-            ADMIN,
-            "/v1/load-balancers",
-            json!({"name": "t", "network_type": "internal", "vpc_id": vpc.id(), "subnet_id": sn.id()}),
-        )
-        .await;
-    lb.ok(201);
+    let lb = internal_lb(s, subnet).await;
     let addr: std::net::IpAddr = lb.body["address"]
         .as_str()
         .unwrap_or_default()

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::backends::{add_backend, greet, lab, lb_with_vserver, tally, tcp_backend, udp_backend};
+use crate::backends::{add_backend, greet, internal_lb, lab, lb_with_vserver, tally, tcp_backend, udp_backend};
 use crate::kit::{ADMIN, Server};
 
 #[tokio::test]
@@ -367,14 +367,7 @@ async fn security_group_denies_a_single_address() {
 #[tokio::test]
 async fn a_bind_failure_is_visible_in_the_vserver() {
     let s = Server::start().await;
-    let (vpc, sn) = lab(&s, "127.60.30.0/24").await;
-    let lb = s
-        .post(
-            ADMIN,
-            "/v1/load-balancers",
-            json!({"name": "t", "network_type": "internal", "vpc_id": vpc.id(), "subnet_id": sn.id()}),
-        )
-        .await;
+    let lb = internal_lb(&s, "127.60.30.0/24").await;
     // Something else holds the port on the LB address.
     let squatter = std::net::TcpListener::bind("127.60.30.1:7030").unwrap();
     let vs = s
