@@ -58,6 +58,19 @@ pub trait DataPlaneView: Send + Sync + 'static {
     fn counters(&self) -> Vec<(&'static str, u64)>;
     /// A backend's health (`None` before the data plane knows it).
     fn backend_health(&self, backend_id: &str) -> Option<BackendHealth>;
+    /// Per-VServer traffic counters of the running VServers.
+    fn vserver_stats(&self) -> Vec<VServerStats>;
+}
+
+/// One VServer's counters since start.
+#[derive(Debug, Clone)]
+pub struct VServerStats {
+    pub lb_id: String,
+    pub vserver_id: String,
+    /// HTTP requests received.
+    pub requests: u64,
+    /// Responses sent to clients by class, 1xx … 5xx (Weir's own included).
+    pub responses: [u64; 5],
 }
 
 /// What the health checker says of one backend.
@@ -110,6 +123,7 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/metrics", axum::routing::get(routes::system::metrics))
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

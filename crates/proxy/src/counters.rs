@@ -21,6 +21,8 @@ pub struct Counters {
     pub udp_table_full: AtomicU64,
     /// UDP flows expired after the idle timeout.
     pub udp_flows_expired: AtomicU64,
+    /// HTTP/2 connections closed for abuse (reset or CONTINUATION floods).
+    pub h2_abusive: AtomicU64,
 }
 
 impl Counters {
@@ -40,6 +42,7 @@ impl Counters {
             ("drained_closed", g(&self.drained_closed)),
             ("udp_table_full", g(&self.udp_table_full)),
             ("udp_flows_expired", g(&self.udp_flows_expired)),
+            ("h2_abusive", g(&self.h2_abusive)),
         ]
     }
 }

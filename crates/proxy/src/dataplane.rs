@@ -31,6 +31,15 @@ pub struct DataPlaneConfig {
     pub udp_max_flows: usize,
     /// Relay TCP with splice(2) (zero-copy) instead of read/write.
     pub splice: bool,
+    /// HTTP: how long a backend may take to send its response head.
+    pub response_header_timeout: Duration,
+    /// HTTP: how long an idle backend connection is kept for reuse.
+    pub upstream_keepalive: Duration,
+    /// HTTP: one structured log line per request (target `weir::access`).
+    pub access_log: bool,
+    /// Key of the persistence cookies' MAC (keep it across restarts so
+    /// clients keep their backend).
+    pub cookie_key: Vec<u8>,
 }
 
 impl Default for DataPlaneConfig {
@@ -40,6 +49,10 @@ impl Default for DataPlaneConfig {
             connect_timeout: Duration::from_secs(5),
             udp_max_flows: 65_536,
             splice: true,
+            response_header_timeout: Duration::from_secs(60),
+            upstream_keepalive: Duration::from_secs(15),
+            access_log: false,
+            cookie_key: Vec::new(),
         }
     }
 }
@@ -95,6 +108,10 @@ impl DataPlane {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+
+    pub fn config(&self) -> &DataPlaneConfig {
+        &self.config
     }
 
     pub fn counters(&self) -> &Counters {
@@ -198,6 +215,7 @@ impl DataPlane {
             tokio::time::sleep(period).await;
             for b in removed {
                 b.drained.cancel();
+                b.pool.clear();
             }
         });
     }

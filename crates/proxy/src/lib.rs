@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod counters;
 pub mod dataplane;
+pub mod http;
 pub mod proxy_protocol;
 pub mod sched;
 pub mod snapshot;

@@ -18,7 +18,11 @@ use weir_model::lb::{LoadBalancer, NetworkType};
 use weir_model::network::SecurityGroup;
 use weir_model::vserver::{Algorithm, HealthCheckType, PersistenceMode, Protocol, ProxyProtocol, VServer};
 
+use weir_model::rule::Rule;
+
 use crate::acl::{Acl, Transport};
+use crate::http::HttpConfig;
+use crate::http::pool::Pool;
 use crate::sched::{Maglev, Wrr, least_connections};
 
 /// What a listener binds: address, port and transport.
@@ -40,6 +44,8 @@ pub struct BackendState {
     pub drained: CancellationToken,
     /// Its health, shared with the checker (one atomic load per pick).
     pub health: Arc<weir_health::Cell>,
+    /// Idle HTTP/1.1 connections to it, for reuse.
+    pub pool: Pool,
 }
 
 impl BackendState {
@@ -50,6 +56,7 @@ impl BackendState {
             active: AtomicU64::new(0),
             drained: CancellationToken::new(),
             health,
+            pool: Pool::default(),
         }
     }
 }
@@ -107,24 +114,22 @@ pub struct ListenerConfig {
     pub proxy_protocol: ProxyProtocol,
     /// External LBs with a security group; `None` allows everything.
     pub acl: Option<Arc<Acl>>,
+    /// http/https VServers: rules, persistence, headers.
+    pub http: Option<HttpConfig>,
+    pub stats: Arc<VsStats>,
 }
 
 impl ListenerConfig {
     /// Picks a candidate for a new connection from `client`, skipping those
     /// `skip` rejects (already tried).
     pub fn pick(&self, client: IpAddr, skip: impl Fn(usize) -> bool) -> Option<usize> {
-        // Candidates: enabled (only those are listed) and not unhealthy.
-        let ok = |i: usize| !skip(i) && self.backends.get(i).is_some_and(|b| b.health.is_candidate());
-        match &self.scheduler {
-            Scheduler::Wrr(w) => w.pick(ok),
-            Scheduler::LeastConnections(cursor) => least_connections(
-                &self.weights,
-                |i| self.backends.get(i).map_or(0, |b| b.active.load(Ordering::Relaxed)),
-                ok,
-                cursor,
-            ),
-            Scheduler::SourceIp(m) => m.pick(client, ok),
-        }
+        pick_from(
+            &self.scheduler,
+            &self.weights,
+            |i| self.backends.get(i).map(Arc::as_ref),
+            client,
+            skip,
+        )
     }
 
     pub fn allows(&self, port: u16, src: IpAddr) -> bool {
@@ -134,6 +139,46 @@ impl ListenerConfig {
             Transport::Tcp
         };
         self.acl.as_ref().is_none_or(|a| a.allows(t, port, src))
+    }
+}
+
+/// Picks with `scheduler` among the backends `at` lists (by position),
+/// skipping those `skip` rejects and those that are not candidates
+/// (enabled backends only are listed; unhealthy ones are skipped here).
+pub(crate) fn pick_from<'a>(
+    scheduler: &Scheduler,
+    weights: &[u32],
+    at: impl Fn(usize) -> Option<&'a BackendState>,
+    client: IpAddr,
+    skip: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let ok = |i: usize| !skip(i) && at(i).is_some_and(|b| b.health.is_candidate());
+    match scheduler {
+        Scheduler::Wrr(w) => w.pick(ok),
+        Scheduler::LeastConnections(cursor) => least_connections(
+            weights,
+            |i| at(i).map_or(0, |b| b.active.load(Ordering::Relaxed)),
+            ok,
+            cursor,
+        ),
+        Scheduler::SourceIp(m) => m.pick(client, ok),
+    }
+}
+
+/// Per-VServer counters, carried from one snapshot to the next by VServer id.
+#[derive(Debug, Default)]
+pub struct VsStats {
+    /// HTTP requests received.
+    pub requests: AtomicU64,
+    /// Responses sent to clients by class (1xx … 5xx), Weir's own included.
+    pub responses: [AtomicU64; 5],
+}
+
+impl VsStats {
+    pub fn response(&self, status: u16) {
+        if let Some(c) = self.responses.get(usize::from(status / 100).wrapping_sub(1)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -154,6 +199,7 @@ pub struct ConfigInput {
     pub vservers: Vec<VServer>,
     pub backends: Vec<Backend>,
     pub security_groups: Vec<SecurityGroup>,
+    pub rules: Vec<Rule>,
 }
 
 /// A compiled snapshot and the backends that left the configuration.
@@ -170,7 +216,16 @@ pub struct Compiled {
 impl Snapshot {
     /// Compiles `input`, reusing `prev`'s backend states by id (so active
     /// counts and drain signals carry over a change).
-    pub fn compile(input: &ConfigInput, prev: &Snapshot, health: &weir_health::Table) -> Compiled {
+    pub fn compile(input: &ConfigInput, prev: &Snapshot, health: &weir_health::Table, cookie_key: &[u8]) -> Compiled {
+        let prev_stats: HashMap<&str, &Arc<VsStats>> = prev
+            .listeners
+            .values()
+            .map(|l| (l.vserver_id.as_str(), &l.stats))
+            .collect();
+        let mut rules_of: HashMap<&str, Vec<&Rule>> = HashMap::new();
+        for r in &input.rules {
+            rules_of.entry(r.vserver_id.as_str()).or_default().push(r);
+        }
         let lbs: HashMap<&str, &LoadBalancer> = input.lbs.iter().map(|l| (l.id.as_str(), l)).collect();
         let sgs: HashMap<&str, Arc<Acl>> = input
             .security_groups
@@ -250,6 +305,13 @@ impl Snapshot {
                 addr: SocketAddr::new(IpAddr::V4(lb.address), vs.port),
                 udp: vs.protocol == Protocol::Udp,
             };
+            let http = vs.protocol.is_http().then(|| {
+                let rules = rules_of.get(vs.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+                HttpConfig::compile(vs, rules, &backends, &weights, cookie_key)
+            });
+            let stats = prev_stats
+                .get(vs.id.as_str())
+                .map_or_else(Default::default, |s| Arc::clone(s));
             listeners.insert(
                 key,
                 Arc::new(ListenerConfig {
@@ -263,6 +325,8 @@ impl Snapshot {
                     idle_timeout: Duration::from_secs(u64::from(vs.idle_timeout_s)),
                     proxy_protocol: vs.proxy_protocol,
                     acl,
+                    http,
+                    stats,
                 }),
             );
         }

@@ -18,7 +18,7 @@ use weir_model::vserver::ProxyProtocol;
 
 use crate::counters::Counters;
 use crate::dataplane::{DataPlane, socket_for};
-use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey};
+use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
 use crate::{proxy_protocol, splice};
 
 /// Connect attempts per client connection: the first pick and two retries.
@@ -44,7 +44,7 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
                     // One snapshot read per connection.
                     let cfg = dp.current.load().listeners.get(&key).cloned();
                     if let Some(cfg) = cfg {
-                        tokio::spawn(serve(dp.clone(), cfg, sock, peer, key.addr));
+                        tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
                     }
                 }
                 Err(e) => {
@@ -57,7 +57,8 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
     }
 }
 
-async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, local: SocketAddr) {
+async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, key: ListenerKey) {
+    let local = key.addr;
     if !cfg.allows(local.port(), peer.ip()) {
         Counters::inc(&dp.counters.acl_denied);
         // Closed at once, with a reset so the client is not left waiting.
@@ -65,6 +66,10 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
         return;
     }
     let _ = client.set_nodelay(true);
+    if cfg.http.is_some() {
+        drop(cfg);
+        return crate::http::serve(dp, key, client, peer).await;
+    }
     let mut tried: Vec<usize> = Vec::with_capacity(ATTEMPTS);
     while tried.len() < ATTEMPTS {
         let Some(i) = cfg.pick(peer.ip(), |i| tried.contains(&i)) else {
@@ -73,28 +78,8 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
         tried.push(i);
         let Some(backend) = cfg.backends.get(i) else { break };
         let guard = ActiveGuard::new(backend);
-        let up = match tokio::time::timeout(dp.config.connect_timeout, TcpStream::connect(backend.addr)).await {
-            Ok(Ok(up)) => up,
-            Ok(Err(e)) => {
-                tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
-                Counters::inc(&dp.counters.connect_failed);
-                // Our own shortage (descriptors, buffers, local ports) says
-                // nothing about the backend: it must not eject it.
-                if !weir_health::is_local_error(&e) {
-                    let detail = match e.kind() {
-                        io::ErrorKind::ConnectionRefused => "connect refused (live traffic)".to_string(),
-                        _ => format!("connect failed (live traffic): {e}"),
-                    };
-                    passive(backend, &detail);
-                }
-                continue;
-            }
-            Err(_) => {
-                tracing::debug!(backend = %backend.addr, "backend connect timed out");
-                Counters::inc(&dp.counters.connect_failed);
-                passive(backend, "connect timeout (live traffic)");
-                continue;
-            }
+        let Some(up) = connect(&dp, backend).await else {
+            continue;
         };
         let _ = up.set_nodelay(true);
         relay(&dp, &cfg, client, up, peer, local, guard).await;
@@ -106,8 +91,39 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
     let _ = client.set_zero_linger();
 }
 
+/// Connects to `backend` (no delay set); a refusal or timeout counts toward
+/// ejecting it, a local shortage does not.
+pub(crate) async fn connect(dp: &DataPlane, backend: &BackendState) -> Option<TcpStream> {
+    match tokio::time::timeout(dp.config.connect_timeout, TcpStream::connect(backend.addr)).await {
+        Ok(Ok(up)) => {
+            let _ = up.set_nodelay(true);
+            Some(up)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
+            Counters::inc(&dp.counters.connect_failed);
+            // Our own shortage (descriptors, buffers, local ports) says
+            // nothing about the backend: it must not eject it.
+            if !weir_health::is_local_error(&e) {
+                let detail = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => "connect refused (live traffic)".to_string(),
+                    _ => format!("connect failed (live traffic): {e}"),
+                };
+                passive(backend, &detail);
+            }
+            None
+        }
+        Err(_) => {
+            tracing::debug!(backend = %backend.addr, "backend connect timed out");
+            Counters::inc(&dp.counters.connect_failed);
+            passive(backend, "connect timeout (live traffic)");
+            None
+        }
+    }
+}
+
 /// A failure seen by live traffic counts toward ejecting the backend.
-fn passive(backend: &crate::snapshot::BackendState, detail: &str) {
+pub(crate) fn passive(backend: &BackendState, detail: &str) {
     if let Some(st) = backend.health.passive_failure(detail, time::OffsetDateTime::now_utc()) {
         tracing::info!(backend = %backend.id, addr = %backend.addr, status = ?st, detail, "backend health changed");
     }
@@ -132,6 +148,18 @@ async fn relay(
     {
         return;
     }
+    tunnel(dp, client, up, cfg.idle_timeout, guard).await;
+}
+
+/// Relays both ways until either side is done, nothing moves for
+/// `idle_timeout`, or the backend is deleted and drained.
+pub(crate) async fn tunnel(
+    dp: &DataPlane,
+    client: TcpStream,
+    up: TcpStream,
+    idle_timeout: Duration,
+    guard: ActiveGuard,
+) {
     let base = Instant::now();
     let last_seen = AtomicU64::new(0);
     let last = &last_seen;
@@ -148,7 +176,7 @@ async fn relay(
     };
     tokio::select! {
         _ = both => {}
-        _ = idle(last, base, cfg.idle_timeout) => Counters::inc(&dp.counters.idle_closed),
+        _ = idle(last, base, idle_timeout) => Counters::inc(&dp.counters.idle_closed),
         _ = guard.backend().drained.cancelled() => Counters::inc(&dp.counters.drained_closed),
     }
     drop(guard);

@@ -35,6 +35,12 @@ pub struct DataPlaneSection {
     pub udp_max_flows: usize,
     /// Relay TCP VServers with splice(2) (zero-copy).
     pub splice: bool,
+    /// HTTP: how long a backend may take to send its response head, in ms (504 after).
+    pub response_header_timeout_ms: u64,
+    /// HTTP: how long an idle backend connection is kept for reuse, in ms.
+    pub upstream_keepalive_ms: u64,
+    /// HTTP: one structured log line per request (target `weir::access`).
+    pub access_log: bool,
 }
 
 impl Default for DataPlaneSection {
@@ -45,6 +51,9 @@ impl Default for DataPlaneSection {
             connect_timeout_ms: d.connect_timeout.as_millis() as u64,
             udp_max_flows: d.udp_max_flows,
             splice: d.splice,
+            response_header_timeout_ms: d.response_header_timeout.as_millis() as u64,
+            upstream_keepalive_ms: d.upstream_keepalive.as_millis() as u64,
+            access_log: d.access_log,
         }
     }
 }
@@ -91,8 +100,9 @@ impl Config {
         if self.eip_pool.is_empty() {
             bail!("eip_pool must name at least one prefix");
         }
-        if self.dataplane.connect_timeout_ms == 0 || self.dataplane.udp_max_flows == 0 {
-            bail!("dataplane: connect_timeout_ms and udp_max_flows must be positive");
+        let d = &self.dataplane;
+        if d.connect_timeout_ms == 0 || d.udp_max_flows == 0 || d.response_header_timeout_ms == 0 {
+            bail!("dataplane: connect_timeout_ms, response_header_timeout_ms and udp_max_flows must be positive");
         }
         if self.reserved_ports.contains(&0) {
             bail!("reserved_ports: 0 is not a port");
@@ -106,12 +116,19 @@ impl Config {
         Ok(())
     }
 
-    pub fn dataplane_config(&self) -> weir_proxy::DataPlaneConfig {
+    /// The data plane's settings; `cookie_key` signs persistence cookies.
+    pub fn dataplane_config(&self, cookie_key: Vec<u8>) -> weir_proxy::DataPlaneConfig {
+        let ms = std::time::Duration::from_millis;
+        let d = &self.dataplane;
         weir_proxy::DataPlaneConfig {
-            drain: std::time::Duration::from_secs(self.dataplane.drain_s),
-            connect_timeout: std::time::Duration::from_millis(self.dataplane.connect_timeout_ms),
-            udp_max_flows: self.dataplane.udp_max_flows,
-            splice: self.dataplane.splice,
+            drain: std::time::Duration::from_secs(d.drain_s),
+            connect_timeout: ms(d.connect_timeout_ms),
+            udp_max_flows: d.udp_max_flows,
+            splice: d.splice,
+            response_header_timeout: ms(d.response_header_timeout_ms),
+            upstream_keepalive: ms(d.upstream_keepalive_ms),
+            access_log: d.access_log,
+            cookie_key,
         }
     }
 

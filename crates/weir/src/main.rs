@@ -54,7 +54,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Top::Serve(args) => {
-            init_logs();
             let cfg = match config::Config::load(args.config.as_deref()) {
                 Ok(mut c) => {
                     if let Some(d) = args.data_dir {
@@ -70,6 +69,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            init_logs(cfg.dataplane.access_log);
             match rt.block_on(serve::serve(cfg)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -85,11 +85,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs() {
-    use tracing_subscriber::EnvFilter;
+/// Logs go to stderr, filtered by `WEIR_LOG` (default `info`). The HTTP
+/// access log, when `[dataplane] access_log` is on, goes to stdout as one
+/// JSON object per request whatever `WEIR_LOG` says, so it can be shipped
+/// apart from the diagnostics.
+fn init_logs(access_log: bool) {
+    use tracing_subscriber::filter::{EnvFilter, filter_fn};
+    use tracing_subscriber::prelude::*;
+    const ACCESS: &str = "weir::access";
     let filter = EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let diagnostics = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter)
+        .with_filter(filter_fn(|m| m.target() != ACCESS));
+    let access = access_log.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stdout)
+            .with_filter(filter_fn(|m| m.target() == ACCESS))
+    });
+    tracing_subscriber::registry().with(diagnostics).with(access).init();
 }

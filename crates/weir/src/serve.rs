@@ -29,7 +29,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
 
     raise_nofile();
-    let dp = DataPlane::new(cfg.dataplane_config());
+    let key = cookie_key(&cfg.data_dir).context("reading the cookie key")?;
+    let dp = DataPlane::new(cfg.dataplane_config(key));
     let applied = dp.applied();
     let health = Arc::new(weir_health::Table::new());
     let checker = weir_health::Checker::new(health.clone(), HEALTH_CONCURRENCY);
@@ -59,6 +60,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+/// The key of the persistence cookies' MAC: 32 random bytes created once in
+/// the data dir (mode 0600), so cookies stay valid across restarts.
+fn cookie_key(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("cookie.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => anyhow::bail!("{} is shorter than 32 bytes", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let key: [u8; 32] = rand::random();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key.to_vec())
 }
 
 /// Raises the open-files limit (every proxied TCP connection holds two

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_api::{BackendHealth, DataPlaneView, ListenerStatus};
+use weir_api::{BackendHealth, DataPlaneView, ListenerStatus, VServerStats};
 use weir_model::Kind;
 use weir_model::backend::Backend;
 use weir_model::backend::{BackendStatus, LastCheck};
 use weir_model::lb::LoadBalancer;
 use weir_model::network::SecurityGroup;
+use weir_model::rule::Rule;
 use weir_model::vserver::VServer;
 use weir_proxy::{ConfigInput, DataPlane, ListenerState, Snapshot};
 use weir_store::{ListQuery, Store, TxnExt};
@@ -27,6 +28,7 @@ async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
                 vservers: tx.list::<VServer>(&ListQuery::new(Kind::VServer))?.items,
                 backends: tx.list::<Backend>(&ListQuery::new(Kind::Backend))?.items,
                 security_groups: tx.list::<SecurityGroup>(&ListQuery::new(Kind::SecurityGroup))?.items,
+                rules: tx.list::<Rule>(&ListQuery::new(Kind::Rule))?.items,
             })
         })
         .await
@@ -46,7 +48,7 @@ pub async fn run(
         match load(&store).await {
             Ok(input) => {
                 let started = std::time::Instant::now();
-                let mut compiled = Snapshot::compile(&input, &dp.snapshot(), &health);
+                let mut compiled = Snapshot::compile(&input, &dp.snapshot(), &health, &dp.config().cookie_key);
                 let keep = compiled.snapshot.backends.keys().cloned().collect();
                 checker.update(std::mem::take(&mut compiled.targets));
                 dp.apply(compiled).await;
@@ -87,6 +89,22 @@ pub struct View(
 );
 
 impl DataPlaneView for View {
+    fn vserver_stats(&self) -> Vec<VServerStats> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let snap = self.0.snapshot();
+        let mut v: Vec<VServerStats> = snap
+            .listeners
+            .values()
+            .map(|l| VServerStats {
+                lb_id: l.lb_id.clone(),
+                vserver_id: l.vserver_id.clone(),
+                requests: l.stats.requests.load(Relaxed),
+                responses: std::array::from_fn(|i| l.stats.responses[i].load(Relaxed)),
+            })
+            .collect();
+        v.sort_by(|a, b| a.vserver_id.cmp(&b.vserver_id));
+        v
+    }
     fn applied_revision(&self) -> u64 {
         *self.1.borrow()
     }

@@ -97,3 +97,48 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError(Error::internal("internal error")).into_response()
 }
+
+/// Prometheus text exposition of the data plane's counters (no token: like
+/// most exporters). The metrics issue extends it; names follow Prometheus
+/// conventions (`_total` counters, `lb`/`vserver` labels).
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (name, v) in st.dataplane.counters() {
+        let _ = writeln!(
+            out,
+            "# TYPE weir_dataplane_{name}_total counter\nweir_dataplane_{name}_total {v}"
+        );
+    }
+    let stats = st.dataplane.vserver_stats();
+    out.push_str("# HELP weir_vserver_http_requests_total HTTP requests received by the VServer.\n");
+    out.push_str("# TYPE weir_vserver_http_requests_total counter\n");
+    for s in &stats {
+        let _ = writeln!(
+            out,
+            "weir_vserver_http_requests_total{{lb=\"{}\",vserver=\"{}\"}} {}",
+            s.lb_id, s.vserver_id, s.requests
+        );
+    }
+    out.push_str("# HELP weir_vserver_http_responses_total HTTP responses sent to clients by status class, Weir's own included.\n");
+    out.push_str("# TYPE weir_vserver_http_responses_total counter\n");
+    for s in &stats {
+        for (i, n) in s.responses.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "weir_vserver_http_responses_total{{lb=\"{}\",vserver=\"{}\",class=\"{}xx\"}} {n}",
+                s.lb_id,
+                s.vserver_id,
+                i + 1
+            );
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

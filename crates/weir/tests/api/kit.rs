@@ -14,6 +14,8 @@ pub const ADMIN: &str = "test-admin-token";
 
 pub struct Server {
     child: Child,
+    /// Lines the server printed on stdout after it started listening.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub base: String,
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -156,9 +158,19 @@ impl Server {
         })
         .await
         .expect("weir serve did not start within 30 s");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the server never blocks on a full pipe;
+        // keep the lines (the access log) for tests that read them.
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = stdout.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Ok(mut v) = keep.lock() {
+                    v.push(l);
+                }
+            }
+        });
         Server {
+            stdout,
             child,
             base,
             dir: dir.to_path_buf(),

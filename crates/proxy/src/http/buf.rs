@@ -1,0 +1,66 @@
+//! A connection's input buffer: allocated when bytes arrive, released when
+//! the connection goes idle, so idle keep-alive connections hold no buffer.
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+/// Room reserved per read.
+const CHUNK: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+pub struct Buf {
+    data: Vec<u8>,
+    /// Start of the unread bytes; `data.len()` is their end.
+    r: usize,
+}
+
+impl Buf {
+    pub fn bytes(&self) -> &[u8] {
+        self.data.get(self.r..).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len() - self.r
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.r = (self.r + n).min(self.data.len());
+        if self.r == self.data.len() {
+            self.r = 0;
+            self.data.clear();
+        }
+    }
+
+    /// Frees the memory when nothing is buffered.
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            self.data = Vec::new();
+            self.r = 0;
+        }
+    }
+
+    /// Reads once from `s` (waiting until it is readable). Returns the
+    /// bytes read; 0 at end of stream.
+    pub async fn fill(&mut self, s: &TcpStream) -> io::Result<usize> {
+        loop {
+            s.readable().await?;
+            if self.data.capacity() - self.data.len() < CHUNK / 4 {
+                if self.r > 0 {
+                    self.data.drain(..self.r);
+                    self.r = 0;
+                }
+                self.data.reserve(CHUNK);
+            }
+            match s.try_read_buf(&mut self.data) {
+                // Readiness was stale: wait for real, holding no memory.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
+                r => return r,
+            }
+        }
+    }
+}

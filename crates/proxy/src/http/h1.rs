@@ -1,0 +1,672 @@
+//! HTTP/1.x client connections: read a request head strictly, route it, pick
+//! a backend (cookie first), forward the rewritten head and the body to a
+//! pooled keep-alive backend connection, relay the response back, repeat.
+//!
+//! Bodies stream through a bounded buffer in both directions (never held
+//! whole); chunked bodies are relayed byte for byte while a tracker checks
+//! their framing. Weir's own responses (400/502/503/504) come from one place,
+//! [`super::respond`]. The snapshot is read once per request.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{Duration, Instant, timeout, timeout_at};
+
+use super::buf::Buf;
+use super::chunked::Chunked;
+use super::head::{self, Framing, HeadError, Method};
+use super::path;
+use super::respond::{Fail, respond};
+use super::route::host_key;
+use crate::counters::Counters;
+use crate::dataplane::DataPlane;
+use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
+
+/// Backend attempts per request: connect failures move on to another
+/// candidate (at most 2 more); a dead pooled connection is replaced.
+const MAX_ATTEMPTS: usize = 5;
+/// Bodies up to this size are sent in the same write as their head.
+const COALESCE: usize = 16 * 1024;
+
+/// What happens to the client connection after a request.
+enum Next {
+    KeepAlive,
+    Close,
+    /// An upgrade was accepted (101): relay raw bytes from now on.
+    Tunnel(TcpStream, ActiveGuard, Duration),
+}
+
+/// What the access log says of one request.
+#[derive(Default)]
+struct Record {
+    started: Option<Instant>,
+    /// Method and normalized path (filled only when the log is on).
+    request: String,
+    backend: Option<Arc<BackendState>>,
+    status: u16,
+    /// Request bytes forwarded (head as received, plus body).
+    bytes_in: u64,
+    /// Response bytes sent to the client.
+    bytes_out: u64,
+    /// Time to the backend's response head.
+    header_ms: Option<f64>,
+}
+
+struct Conn {
+    dp: Arc<DataPlane>,
+    rec: Record,
+    key: ListenerKey,
+    client: TcpStream,
+    peer: SocketAddr,
+    /// Client bytes not yet forwarded.
+    buf: Buf,
+    /// Backend bytes not yet relayed.
+    up_buf: Buf,
+    /// Heads being written.
+    out: Vec<u8>,
+}
+
+pub(crate) async fn serve(dp: Arc<DataPlane>, key: ListenerKey, client: TcpStream, peer: SocketAddr) {
+    let c = Conn {
+        dp,
+        rec: Record::default(),
+        key,
+        client,
+        peer,
+        buf: Buf::default(),
+        up_buf: Buf::default(),
+        out: Vec::new(),
+    };
+    c.run().await;
+}
+
+/// A request head and what Weir decided about it.
+struct Plan {
+    method: Method,
+    framing: Framing,
+    keep_alive: bool,
+    http10: bool,
+    upgrade: bool,
+    expect_continue: bool,
+    /// Backend named by a valid persistence cookie.
+    pinned: Option<usize>,
+}
+
+impl Conn {
+    /// True when the client opened with the HTTP/2 preface (h2c with prior
+    /// knowledge); reads until the preface is confirmed or ruled out.
+    async fn sniff_h2(&mut self, idle: Duration) -> bool {
+        let deadline = Instant::now() + idle;
+        loop {
+            let b = self.buf.bytes();
+            let n = b.len().min(super::h2::PREFACE.len());
+            if b[..n] != super::h2::PREFACE[..n] {
+                return false;
+            }
+            if n == super::h2::PREFACE.len() {
+                return true;
+            }
+            match timeout_at(deadline, self.buf.fill(&self.client)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return false,
+            }
+        }
+    }
+
+    async fn run(mut self) {
+        let mut first = true;
+        let Some(mut idle) = self.dp.current.load().listeners.get(&self.key).map(|c| c.idle_timeout) else {
+            return;
+        };
+        loop {
+            // The next request's first bytes, within the keep-alive idle
+            // timeout (the buffer is released while waiting).
+            if self.buf.is_empty() {
+                self.up_buf.release();
+                self.out = Vec::new();
+                match timeout(idle, self.buf.fill(&self.client)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => {}
+                    Err(_) => {
+                        Counters::inc(&self.dp.counters.idle_closed);
+                        return;
+                    }
+                }
+            }
+            let now = Instant::now();
+            if std::mem::take(&mut first) && self.sniff_h2(idle).await {
+                let prefix = self.buf.bytes().to_vec();
+                super::h2::serve(self.dp, self.key, self.client, self.peer, prefix).await;
+                return;
+            }
+            self.rec = Record {
+                started: Some(now),
+                ..Record::default()
+            };
+            // Headers must be complete within the idle timeout of the
+            // request's first byte (slowloris).
+            let head = self.read_head(now + idle).await;
+            // The snapshot, once per request, read once its head is in.
+            let Some(cfg) = self.dp.current.load().listeners.get(&self.key).cloned() else {
+                return;
+            };
+            idle = cfg.idle_timeout;
+            let next = match head {
+                Ok(None) => return,
+                Ok(Some(h)) => {
+                    cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match self.exchange(&cfg, h).await {
+                        Ok(n) => n,
+                        Err(f) => self.fail(&cfg, f).await,
+                    }
+                }
+                Err(f) => {
+                    if !matches!(f, Fail::ClientGone | Fail::ClientTimeout) {
+                        cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    self.fail(&cfg, f).await
+                }
+            };
+            self.access_log(&cfg);
+            match next {
+                Next::KeepAlive => {}
+                Next::Close => return,
+                Next::Tunnel(up, guard, idle) => {
+                    crate::tcp::tunnel(&self.dp, self.client, up, idle, guard).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends Weir's own response for `f` (if any) and says whether the
+    /// connection goes on.
+    async fn fail(&mut self, cfg: &ListenerConfig, f: Fail) -> Next {
+        if matches!(f, Fail::ClientTimeout) {
+            Counters::inc(&self.dp.counters.idle_closed);
+        }
+        let Some((status, bytes, keep)) = respond(&f) else {
+            return Next::Close;
+        };
+        cfg.stats.response(status);
+        self.rec.status = status;
+        self.rec.bytes_out += bytes.len() as u64;
+        if self.client.write_all(bytes).await.is_err() || !keep {
+            return Next::Close;
+        }
+        Next::KeepAlive
+    }
+
+    async fn read_head(&mut self, deadline: Instant) -> Result<Option<head::Request>, Fail> {
+        loop {
+            if !self.buf.is_empty() {
+                match head::request(self.buf.bytes()) {
+                    Ok(Some(h)) => return Ok(Some(h)),
+                    Ok(None) => {}
+                    Err(HeadError::Invalid(why)) => return Err(Fail::BadRequest(why)),
+                    Err(HeadError::TooLarge) => return Err(Fail::BadRequest("request head too large")),
+                }
+            }
+            match timeout_at(deadline, self.buf.fill(&self.client)).await {
+                Err(_) => return Err(Fail::ClientTimeout),
+                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Routes `h`, finds a pinned backend, and writes the backend request
+    /// head into `self.out`.
+    fn plan_inner<'c>(
+        &mut self,
+        cfg: &'c ListenerConfig,
+        h: &head::Request,
+    ) -> Result<(Plan, &'c super::route::Group), Fail> {
+        let http = cfg.http.as_ref().ok_or(Fail::BadGateway("not an HTTP VServer"))?;
+        let b = self.buf.bytes();
+        let s = |r: &Range<usize>| std::str::from_utf8(b.get(r.clone()).unwrap_or_default()).unwrap_or_default();
+        let target = path::normalize(s(&h.target)).map_err(|e| Fail::BadRequest(e.0))?;
+        let host = target.authority.or_else(|| h.host.as_ref().map(s)).unwrap_or_default();
+        let group = http.route(&host_key(host), &target.path);
+        let pinned = http.cookies.as_ref().and_then(|c| {
+            h.cookies
+                .iter()
+                .flat_map(|r| b[r.clone()].split(|&x| x == b';'))
+                .filter_map(|pair| {
+                    let pair = std::str::from_utf8(pair).ok()?.trim();
+                    let (n, v) = pair.split_once('=')?;
+                    (n == c.name).then(|| c.backend(v)).flatten()
+                })
+                .find(|&i| group.contains(i) && cfg.backends.get(i).is_some_and(|b| b.health.is_candidate()))
+        });
+        let fwd = &http.forward;
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(&b[h.method_range.clone()]);
+        out.push(b' ');
+        out.extend_from_slice(target.path.as_bytes());
+        out.extend_from_slice(target.query.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut xff: Option<Range<usize>> = None;
+        let mut more_xff: Vec<Range<usize>> = Vec::new();
+        for f in &h.fields {
+            if f.hop {
+                continue;
+            }
+            let name = &b[f.name.clone()];
+            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            if fwd.x_forwarded_for && is("x-forwarded-for") {
+                match xff {
+                    None => xff = Some(f.value.clone()),
+                    Some(_) => more_xff.push(f.value.clone()),
+                }
+                continue;
+            }
+            if (fwd.x_real_ip && is("x-real-ip"))
+                || (fwd.x_forwarded_proto && is("x-forwarded-proto"))
+                || (fwd.host.is_some() && is("host"))
+            {
+                continue;
+            }
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&b[f.value.clone()]);
+            out.extend_from_slice(b"\r\n");
+        }
+        let ip = self.peer.ip();
+        if fwd.x_forwarded_for {
+            out.extend_from_slice(b"X-Forwarded-For: ");
+            for r in xff.iter().chain(&more_xff) {
+                out.extend_from_slice(&b[r.clone()]);
+                out.extend_from_slice(b", ");
+            }
+            let _ = write!(out, "{ip}\r\n");
+        }
+        if fwd.x_real_ip {
+            let _ = write!(out, "X-Real-IP: {ip}\r\n");
+        }
+        if fwd.x_forwarded_proto {
+            out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+        }
+        match &fwd.host {
+            Some(v) => {
+                let _ = write!(out, "Host: {v}\r\n");
+            }
+            None if h.host.is_none() => {
+                let _ = write!(out, "Host: {}\r\n", self.key.addr);
+            }
+            None => {}
+        }
+        if let Some(u) = &h.upgrade {
+            out.extend_from_slice(b"Connection: upgrade\r\nUpgrade: ");
+            out.extend_from_slice(&b[u.clone()]);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        let plan = Plan {
+            method: h.method,
+            framing: h.framing,
+            keep_alive: h.keep_alive,
+            http10: h.minor == 0,
+            upgrade: h.upgrade.is_some(),
+            expect_continue: h.expect_continue,
+            pinned,
+        };
+        if self.dp.config.access_log {
+            self.rec.request = format!("{} {}{}", s(&h.method_range), target.path, target.query);
+        }
+        Ok((plan, group))
+    }
+
+    async fn exchange(&mut self, cfg: &Arc<ListenerConfig>, h: head::Request) -> Result<Next, Fail> {
+        let (mut plan, group) = self.plan_inner(cfg, &h)?;
+        self.rec.bytes_in = h.len as u64;
+        self.buf.consume(h.len);
+        drop(h);
+        if plan.expect_continue && plan.framing != Framing::None && self.buf.is_empty() {
+            self.client
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| Fail::ClientGone)?;
+        }
+        let idle = cfg.idle_timeout;
+        if plan.framing == Framing::Chunked {
+            self.precheck_chunked(idle).await?;
+        }
+        // A small body already here goes out with the head.
+        let mut body = Body::new(plan.framing);
+        if let Framing::Length(n) = plan.framing
+            && n as usize <= COALESCE
+            && self.buf.len() as u64 >= n
+        {
+            self.out.extend_from_slice(&self.buf.bytes()[..n as usize]);
+            self.buf.consume(n as usize);
+            body = Body::Length(0);
+        }
+        let retry_safe = plan.framing == Framing::None && plan.method.idempotent();
+        let mut tried: Vec<usize> = Vec::new();
+        for _ in 0..MAX_ATTEMPTS {
+            let i = match plan.pinned.take() {
+                Some(i) => i,
+                None => match group.pick(&cfg.backends, self.peer.ip(), |i| tried.contains(&i)) {
+                    Some(i) => i,
+                    None if tried.is_empty() => {
+                        Counters::inc(&self.dp.counters.no_backend);
+                        return Err(Fail::NoBackend(plan.framing != Framing::None));
+                    }
+                    None => break,
+                },
+            };
+            let Some(backend) = cfg.backends.get(i) else { break };
+            let (mut up, reused) = match backend.pool.take(self.dp.config.upstream_keepalive) {
+                Some(s) => (s, true),
+                None => match crate::tcp::connect(&self.dp, backend).await {
+                    Some(s) => (s, false),
+                    None => {
+                        tried.push(i);
+                        if tried.len() >= 3 {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let guard = ActiveGuard::new(backend);
+            self.rec.backend = Some(backend.clone());
+            if up.write_all(&self.out).await.is_err() {
+                // Nothing of the request was taken: try again.
+                if !reused {
+                    tried.push(i);
+                }
+                plan.pinned = Some(i).filter(|_| reused);
+                continue;
+            }
+            let sent = self.send_body(&mut up, &mut body, idle).await?;
+            let asked = Instant::now();
+            let res = match self.read_response(&mut up, plan.method == Method::Head).await {
+                Ok(r) => {
+                    self.rec.header_ms = Some(asked.elapsed().as_secs_f64() * 1000.0);
+                    r
+                }
+                Err(Fail::BadGateway(_)) if reused && retry_safe && sent == 0 && self.up_buf.is_empty() => {
+                    // The pooled connection was closed under us.
+                    plan.pinned = Some(i);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            return self.respond_with(cfg, &plan, i, backend, up, guard, res).await;
+        }
+        Err(Fail::BadGateway("no backend could be reached"))
+    }
+
+    /// Chunked bodies: the first size line must be valid before anything
+    /// goes to a backend, and so must every chunk already received.
+    async fn precheck_chunked(&mut self, idle: Duration) -> Result<(), Fail> {
+        loop {
+            let mut c = Chunked::default();
+            c.feed(self.buf.bytes(), |_| {}).map_err(|e| Fail::BadRequest(e.0))?;
+            if c.started() || c.done() {
+                return Ok(());
+            }
+            self.read_client(idle).await?;
+        }
+    }
+
+    async fn read_client(&mut self, idle: Duration) -> Result<(), Fail> {
+        match timeout(idle, self.buf.fill(&self.client)).await {
+            Err(_) => Err(Fail::ClientTimeout),
+            Ok(Ok(0)) | Ok(Err(_)) => Err(Fail::ClientGone),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// Streams the request body to the backend; returns the bytes sent.
+    async fn send_body(&mut self, up: &mut TcpStream, body: &mut Body, idle: Duration) -> Result<u64, Fail> {
+        let mut sent = 0u64;
+        loop {
+            if !self.buf.is_empty() {
+                let avail = self.buf.bytes();
+                let n = match body {
+                    Body::None => 0,
+                    Body::Length(rem) => (*rem).min(avail.len() as u64) as usize,
+                    Body::Chunked(c) => c.feed(avail, |_| {}).map_err(|e| Fail::BadRequestMidBody(e.0))?,
+                    Body::Close => avail.len(),
+                };
+                if n > 0 {
+                    up.write_all(&avail[..n])
+                        .await
+                        .map_err(|_| Fail::BadGateway("backend closed while receiving the body"))?;
+                    self.buf.consume(n);
+                    sent += n as u64;
+                    self.rec.bytes_in += n as u64;
+                    if let Body::Length(rem) = body {
+                        *rem -= n as u64;
+                    }
+                }
+            }
+            if body.done() {
+                return Ok(sent);
+            }
+            self.read_client(idle).await?;
+        }
+    }
+
+    async fn read_response(&mut self, up: &mut TcpStream, is_head: bool) -> Result<head::Response, Fail> {
+        let deadline = Instant::now() + self.dp.config.response_header_timeout;
+        loop {
+            if !self.up_buf.is_empty() {
+                match head::response(self.up_buf.bytes(), is_head) {
+                    Ok(Some(r)) if (100..200).contains(&r.status) && r.status != 101 => {
+                        // Interim responses (103 Early Hints…) go on to the client.
+                        self.out.clear();
+                        write_response_head(&mut self.out, self.up_buf.bytes(), &r, None, false);
+                        self.out.extend_from_slice(b"\r\n");
+                        self.client.write_all(&self.out).await.map_err(|_| Fail::ClientGone)?;
+                        self.up_buf.consume(r.len);
+                        continue;
+                    }
+                    Ok(Some(r)) => return Ok(r),
+                    Ok(None) => {}
+                    Err(_) => return Err(Fail::BadGateway("invalid response head from the backend")),
+                }
+            }
+            match timeout_at(deadline, self.up_buf.fill(up)).await {
+                Err(_) => return Err(Fail::GatewayTimeout),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(Fail::BadGateway("backend closed without a response")),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn respond_with(
+        &mut self,
+        cfg: &ListenerConfig,
+        plan: &Plan,
+        i: usize,
+        backend: &Arc<BackendState>,
+        mut up: TcpStream,
+        guard: ActiveGuard,
+        res: head::Response,
+    ) -> Result<Next, Fail> {
+        self.rec.status = res.status;
+        let http = cfg.http.as_ref();
+        let cookie = match (http.and_then(|h| h.cookies.as_ref()), plan.pinned) {
+            (Some(c), None) => c.value(i).map(|v| (c.name.as_str(), v)),
+            _ => None,
+        };
+        if res.status == 101 {
+            if !plan.upgrade {
+                return Err(Fail::BadGateway("unexpected 101 from the backend"));
+            }
+            self.out.clear();
+            write_response_head(&mut self.out, self.up_buf.bytes(), &res, cookie, false);
+            self.out.extend_from_slice(b"Connection: upgrade\r\n");
+            for f in &res.fields {
+                let b = self.up_buf.bytes();
+                if b[f.name.clone()].eq_ignore_ascii_case(b"upgrade") {
+                    self.out.extend_from_slice(b"Upgrade: ");
+                    self.out.extend_from_slice(&b[f.value.clone()]);
+                    self.out.extend_from_slice(b"\r\n");
+                }
+            }
+            self.out.extend_from_slice(b"\r\n");
+            self.up_buf.consume(res.len);
+            self.out.extend_from_slice(self.up_buf.bytes());
+            self.up_buf.consume(self.up_buf.len());
+            self.client.write_all(&self.out).await.map_err(|_| Fail::ClientGone)?;
+            self.rec.bytes_out += self.out.len() as u64;
+            if !self.buf.is_empty() {
+                up.write_all(self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
+                self.buf.consume(self.buf.len());
+            }
+            cfg.stats.response(101);
+            return Ok(Next::Tunnel(up, guard, cfg.idle_timeout));
+        }
+        // HTTP/1.0 clients cannot read chunked bodies: they get the data.
+        let dechunk = plan.http10 && res.framing == Framing::Chunked;
+        let keep = plan.keep_alive && res.framing != Framing::Close && !dechunk;
+        self.out.clear();
+        write_response_head(&mut self.out, self.up_buf.bytes(), &res, cookie, dechunk);
+        if !keep {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        } else if plan.http10 {
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.up_buf.consume(res.len);
+        cfg.stats.response(res.status);
+        let mut body = Body::new(res.framing);
+        let done = self.relay_response(&mut up, &mut body, dechunk, cfg.idle_timeout).await;
+        drop(guard);
+        if !done {
+            return Ok(Next::Close);
+        }
+        if res.keep_alive && self.up_buf.is_empty() {
+            backend.pool.put(up);
+        }
+        Ok(if keep { Next::KeepAlive } else { Next::Close })
+    }
+
+    /// Relays the response body (the head is in `self.out`, sent with the
+    /// first bytes). Returns whether it completed.
+    async fn relay_response(&mut self, up: &mut TcpStream, body: &mut Body, dechunk: bool, idle: Duration) -> bool {
+        loop {
+            let avail = self.up_buf.bytes();
+            let n = match body {
+                Body::None => 0,
+                Body::Length(rem) => (*rem).min(avail.len() as u64) as usize,
+                Body::Close => avail.len(),
+                Body::Chunked(c) => {
+                    let out = &mut self.out;
+                    let r = if dechunk {
+                        c.feed(avail, |r| out.extend_from_slice(&avail[r]))
+                    } else {
+                        c.feed(avail, |_| {})
+                    };
+                    match r {
+                        Ok(n) => n,
+                        Err(_) => return false,
+                    }
+                }
+            };
+            if !dechunk {
+                self.out.extend_from_slice(&avail[..n]);
+            }
+            self.up_buf.consume(n);
+            if let Body::Length(rem) = body {
+                *rem -= n as u64;
+            }
+            if !self.out.is_empty() {
+                if self.client.write_all(&self.out).await.is_err() {
+                    return false;
+                }
+                self.rec.bytes_out += self.out.len() as u64;
+                self.out.clear();
+            }
+            if body.done() {
+                return true;
+            }
+            match timeout(idle, self.up_buf.fill(up)).await {
+                Ok(Ok(0)) => return matches!(body, Body::Close),
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    }
+
+    /// One JSON line per request on stdout when `[dataplane] access_log`
+    /// is on (see the binary's log set-up).
+    fn access_log(&mut self, cfg: &ListenerConfig) {
+        if !self.dp.config.access_log || self.rec.status == 0 {
+            return;
+        }
+        let r = std::mem::take(&mut self.rec);
+        tracing::info!(
+            target: "weir::access",
+            client = %self.peer,
+            lb = %cfg.lb_id,
+            vserver = %cfg.vserver_id,
+            backend = r.backend.as_ref().map_or("-", |b| b.id.as_str()),
+            request = %r.request,
+            status = r.status,
+            bytes_in = r.bytes_in,
+            bytes_out = r.bytes_out,
+            header_ms = r.header_ms.unwrap_or(-1.0),
+            total_ms = r.started.map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0),
+        );
+    }
+}
+
+/// Where a body stands.
+enum Body {
+    None,
+    Length(u64),
+    Chunked(Chunked),
+    Close,
+}
+
+impl Body {
+    fn new(f: Framing) -> Body {
+        match f {
+            Framing::None => Body::None,
+            Framing::Length(n) => Body::Length(n),
+            Framing::Chunked => Body::Chunked(Chunked::default()),
+            Framing::Close => Body::Close,
+        }
+    }
+    fn done(&self) -> bool {
+        match self {
+            Body::None => true,
+            Body::Length(n) => *n == 0,
+            Body::Chunked(c) => c.done(),
+            Body::Close => false,
+        }
+    }
+}
+
+/// Writes the status line and end-to-end headers of `r` (from `b`), plus
+/// the persistence cookie; the caller adds `Connection` and the blank line.
+fn write_response_head(out: &mut Vec<u8>, b: &[u8], r: &head::Response, cookie: Option<(&str, &str)>, dechunk: bool) {
+    let _ = write!(out, "HTTP/1.1 {} ", r.status);
+    out.extend_from_slice(&b[r.reason.clone()]);
+    out.extend_from_slice(b"\r\n");
+    for f in &r.fields {
+        let name = &b[f.name.clone()];
+        if f.hop || (dechunk && name.eq_ignore_ascii_case(b"transfer-encoding")) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&b[f.value.clone()]);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some((name, value)) = cookie {
+        let _ = write!(out, "Set-Cookie: {name}={value}; Path=/; HttpOnly\r\n");
+    }
+}

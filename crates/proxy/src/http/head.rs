@@ -1,0 +1,564 @@
+//! Strict HTTP/1.x message heads.
+//!
+//! `httparse` does the tokenising (it already refuses obs-fold, whitespace
+//! before the colon, invalid bytes in names and values, and NUL/CR/LF in the
+//! request target); this module adds what a proxy must refuse on top, because
+//! a message two parsers could frame differently is how requests are
+//! smuggled: bare LF line ends, Content-Length and Transfer-Encoding
+//! together, more than one Content-Length (even equal), anything but a plain
+//! `chunked` transfer coding, Transfer-Encoding on HTTP/1.0, a missing or
+//! repeated Host on HTTP/1.1. Everything refused here becomes a 400 and the
+//! connection is closed: nothing of it reaches a backend.
+//!
+//! Heads are parsed in place: the result holds byte ranges into the caller's
+//! buffer, so parsing allocates only the header index.
+
+use std::ops::Range;
+
+/// Largest request or response head (request line + headers).
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields in one head.
+pub const MAX_HEADERS: usize = 128;
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the sender closes (responses only).
+    Close,
+}
+
+/// Why a head was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Malformed or ambiguous.
+    Invalid(&'static str),
+    /// Over [`MAX_HEAD`] or [`MAX_HEADERS`].
+    TooLarge,
+}
+
+/// One header: ranges of its name and value in the buffer.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: Range<usize>,
+    pub value: Range<usize>,
+    /// Dropped when the head is forwarded (hop-by-hop, or replaced by Weir).
+    pub hop: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Trace,
+    Connect,
+    Other,
+}
+
+impl Method {
+    fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "TRACE" => Method::Trace,
+            "CONNECT" => Method::Connect,
+            _ => Method::Other,
+        }
+    }
+
+    /// RFC 9110 idempotent methods: safe to send again.
+    pub fn idempotent(self) -> bool {
+        matches!(
+            self,
+            Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options | Method::Trace
+        )
+    }
+}
+
+/// A parsed request head.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub method_range: Range<usize>,
+    pub target: Range<usize>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    pub fields: Vec<Field>,
+    /// Bytes of the head, including the blank line.
+    pub len: usize,
+    pub framing: Framing,
+    pub host: Option<Range<usize>>,
+    /// The client wants the connection kept open after the response.
+    pub keep_alive: bool,
+    /// `Upgrade` value when the request asks for one (never `h2c`).
+    pub upgrade: Option<Range<usize>>,
+    /// `Expect: 100-continue`: Weir answers the 100 itself.
+    pub expect_continue: bool,
+    /// Incoming `X-Forwarded-For`, which Weir appends to.
+    pub forwarded_for: Option<Range<usize>>,
+    /// The `Cookie` header fields.
+    pub cookies: Vec<Range<usize>>,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub minor: u8,
+    /// The reason phrase.
+    pub reason: Range<usize>,
+    pub fields: Vec<Field>,
+    pub len: usize,
+    pub framing: Framing,
+    /// The backend allows another request on this connection.
+    pub keep_alive: bool,
+}
+
+/// Hop-by-hop headers (RFC 9110 7.6.1) and those Weir sets itself on requests.
+fn is_hop(name: &str) -> bool {
+    const HOP: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "http2-settings",
+        "proxy-authenticate",
+    ];
+    HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Where `part` (a slice httparse returned) lies in `buf`; empty slices,
+/// which need not point into `buf`, become `0..0`.
+fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
+    match (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize) {
+        Some(start) if !part.is_empty() && start + part.len() <= buf.len() => start..start + part.len(),
+        _ => 0..0,
+    }
+}
+
+/// A head must end every line with CRLF: a bare LF is framed differently
+/// by lenient parsers, so it is refused.
+fn bare_lf(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
+}
+
+/// Comma-separated tokens of a header value, trimmed.
+fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// Marks the fields named in `Connection` as hop-by-hop.
+fn mark_connection_named(buf: &[u8], fields: &mut [Field], conn: &[Range<usize>]) {
+    if conn.is_empty() {
+        return;
+    }
+    for i in 0..fields.len() {
+        let name = &buf[fields[i].name.clone()];
+        let listed = conn
+            .iter()
+            .any(|c| tokens(&buf[c.clone()]).any(|t| t.eq_ignore_ascii_case(name)));
+        if listed {
+            fields[i].hop = true;
+        }
+    }
+}
+
+/// Parses a request head at the start of `buf`. `Ok(None)`: incomplete.
+pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut raw);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > MAX_HEAD {
+                return Err(HeadError::TooLarge);
+            }
+            // Refuse a bare LF as early as possible.
+            return if bare_lf(buf) {
+                Err(HeadError::Invalid("bare LF"))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Invalid("malformed head")),
+    };
+    if len > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    if bare_lf(&buf[..len]) {
+        return Err(HeadError::Invalid("bare LF"));
+    }
+    let (Some(m), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Invalid("malformed request line"));
+    };
+    let method = Method::parse(m);
+    let method_range = offset(buf, m.as_bytes());
+    let target = offset(buf, path.as_bytes());
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(HeadError::Invalid("invalid byte in the request target"));
+    }
+    let mut fields = Vec::with_capacity(req.headers.len());
+    let mut length = None;
+    let mut lengths = 0;
+    let mut te = 0;
+    let mut chunked = false;
+    let mut host = None;
+    let mut hosts = 0;
+    let mut conn: Vec<Range<usize>> = Vec::new();
+    let mut close = minor == 0;
+    let mut conn_upgrade = false;
+    let mut upgrade = None;
+    let mut expect_continue = false;
+    let mut forwarded_for = None;
+    let mut cookies = Vec::new();
+    for h in req.headers.iter() {
+        let name = offset(buf, h.name.as_bytes());
+        let value = offset(buf, h.value);
+        let v = h.value;
+        let n = h.name;
+        let mut hop = is_hop(n);
+        if n.eq_ignore_ascii_case("content-length") {
+            lengths += 1;
+            length = Some(parse_length(v).ok_or(HeadError::Invalid("invalid Content-Length"))?);
+        } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            te += 1;
+            chunked = v.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        } else if n.eq_ignore_ascii_case("host") {
+            hosts += 1;
+            host = Some(value.clone());
+        } else if n.eq_ignore_ascii_case("connection") {
+            for t in tokens(v) {
+                if t.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    if minor == 0 {
+                        close = false;
+                    }
+                } else if t.eq_ignore_ascii_case(b"upgrade") {
+                    conn_upgrade = true;
+                }
+            }
+            conn.push(value.clone());
+        } else if n.eq_ignore_ascii_case("upgrade") {
+            upgrade = Some(value.clone());
+        } else if n.eq_ignore_ascii_case("expect") {
+            if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+                hop = true;
+            }
+        } else if n.eq_ignore_ascii_case("x-forwarded-for") {
+            // Several fields are one comma-separated list; keep the last.
+            forwarded_for = Some(value.clone());
+        } else if n.eq_ignore_ascii_case("cookie") {
+            cookies.push(value.clone());
+        }
+        fields.push(Field { name, value, hop });
+    }
+    if te > 0 && lengths > 0 {
+        return Err(HeadError::Invalid("both Content-Length and Transfer-Encoding"));
+    }
+    if lengths > 1 {
+        return Err(HeadError::Invalid("more than one Content-Length"));
+    }
+    if te > 1 || (te == 1 && !chunked) {
+        return Err(HeadError::Invalid("unsupported Transfer-Encoding"));
+    }
+    if te > 0 && minor == 0 {
+        return Err(HeadError::Invalid("Transfer-Encoding in HTTP/1.0"));
+    }
+    if hosts > 1 || (hosts == 0 && minor == 1) {
+        return Err(HeadError::Invalid("HTTP/1.1 needs exactly one Host"));
+    }
+    if let Some(h) = &host
+        && !valid_host(&buf[h.clone()])
+    {
+        return Err(HeadError::Invalid("invalid Host"));
+    }
+    mark_connection_named(buf, &mut fields, &conn);
+    // An h2c upgrade is never tunnelled: the request goes on as HTTP/1.1.
+    let upgrade = match upgrade {
+        Some(u) if conn_upgrade && !tokens(&buf[u.clone()]).any(|t| t.eq_ignore_ascii_case(b"h2c")) => Some(u),
+        _ => None,
+    };
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        match length {
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n),
+        }
+    };
+    Ok(Some(Request {
+        method,
+        method_range,
+        target,
+        minor,
+        fields,
+        len,
+        framing,
+        host,
+        keep_alive: !close,
+        upgrade,
+        expect_continue,
+        forwarded_for,
+        cookies,
+    }))
+}
+
+/// `host[:port]` with reg-name or IP-literal characters only.
+fn valid_host(h: &[u8]) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~:[]!$&'()*+,;=%".contains(&b))
+}
+
+/// Parses a backend's response head. `is_head`: the request was HEAD, so
+/// the response has no body whatever its headers say.
+pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut raw);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Invalid("malformed response head")),
+    };
+    if len > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let (Some(status), Some(minor)) = (res.code, res.version) else {
+        return Err(HeadError::Invalid("malformed status line"));
+    };
+    let reason = offset(buf, res.reason.unwrap_or("").as_bytes());
+    let mut fields = Vec::with_capacity(res.headers.len());
+    let mut length = None;
+    let mut lengths = 0;
+    let mut te = 0;
+    let mut chunked = false;
+    let mut close = minor == 0;
+    let mut conn = Vec::new();
+    for h in res.headers.iter() {
+        let n = h.name;
+        let v = h.value;
+        let value = offset(buf, v);
+        let hop = is_hop(n) || n.eq_ignore_ascii_case("proxy-authenticate");
+        if n.eq_ignore_ascii_case("content-length") {
+            // Equal repeated values are tolerated from backends (RFC 9112 6.3).
+            let l = tokens(v).try_fold(None, |acc: Option<u64>, t| match (acc, parse_length(t)) {
+                (_, None) => Err(()),
+                (Some(a), Some(b)) if a != b => Err(()),
+                (_, Some(b)) => Ok(Some(b)),
+            });
+            match (l, length) {
+                (Ok(Some(l)), None) => length = Some(l),
+                (Ok(Some(l)), Some(prev)) if l == prev => {}
+                _ => return Err(HeadError::Invalid("invalid Content-Length")),
+            }
+            lengths += 1;
+        } else if n.eq_ignore_ascii_case("transfer-encoding") {
+            te += 1;
+            chunked = tokens(v).last().is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+        } else if n.eq_ignore_ascii_case("connection") {
+            for t in tokens(v) {
+                if t.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
+                    close = false;
+                }
+            }
+            conn.push(value.clone());
+        }
+        fields.push(Field {
+            name: offset(buf, n.as_bytes()),
+            value,
+            hop,
+        });
+    }
+    mark_connection_named(buf, &mut fields, &conn);
+    let framing = if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::None
+    } else if te > 0 {
+        // Transfer-Encoding overrides Content-Length; such a backend
+        // connection is not reused.
+        if lengths > 0 {
+            close = true;
+        }
+        if chunked { Framing::Chunked } else { Framing::Close }
+    } else {
+        match length {
+            Some(0) => Framing::None,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }
+    };
+    if framing == Framing::Close {
+        close = true;
+    }
+    Ok(Some(Response {
+        status,
+        minor,
+        reason,
+        fields,
+        len,
+        framing,
+        keep_alive: !close,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(s: &str) -> Result<Option<Request>, HeadError> {
+        request(s.as_bytes())
+    }
+
+    #[test]
+    fn simple_get() {
+        let s = "GET /a?b HTTP/1.1\r\nHost: x.example\r\nX-Forwarded-For: 1.2.3.4\r\n\r\nrest";
+        let r = req(s).unwrap().unwrap();
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(&s[r.target.clone()], "/a?b");
+        assert_eq!(&s[r.host.clone().unwrap()], "x.example");
+        assert_eq!(r.len, s.len() - 4);
+        assert_eq!(r.framing, Framing::None);
+        assert!(r.keep_alive);
+        assert_eq!(&s[r.forwarded_for.unwrap()], "1.2.3.4");
+    }
+
+    #[test]
+    fn partial_then_complete() {
+        assert!(req("GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn refused() {
+        let bad = [
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\nHost: a\n\n",
+            "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Name: a\r\nHost: a\r\n\r\n",
+        ];
+        for b in bad {
+            assert!(req(b).is_err(), "accepted {b:?}");
+        }
+        let huge = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(req(&huge).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+        assert_eq!(req(&many).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn connection_tokens() {
+        let s =
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Foo\r\nX-Foo: 1\r\nX-Bar: 2\r\nKeep-Alive: 5\r\n\r\n";
+        let r = req(s).unwrap().unwrap();
+        assert!(!r.keep_alive);
+        let hop: Vec<&str> = r.fields.iter().filter(|f| f.hop).map(|f| &s[f.name.clone()]).collect();
+        assert_eq!(hop, ["Connection", "X-Foo", "Keep-Alive"]);
+        let s = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+        assert!(req(s).unwrap().unwrap().keep_alive);
+        assert!(!req("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap().keep_alive);
+    }
+
+    #[test]
+    fn upgrades() {
+        let s = "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        assert!(req(s).unwrap().unwrap().upgrade.is_some());
+        let s = "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAA\r\n\r\n";
+        let r = req(s).unwrap().unwrap();
+        assert!(r.upgrade.is_none());
+        assert!(r.fields.iter().filter(|f| f.hop).count() == 3);
+        let s = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+        assert!(req(s).unwrap().unwrap().upgrade.is_none());
+    }
+
+    #[test]
+    fn bodies() {
+        let r = req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.framing, Framing::Length(5));
+        let r = req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.framing, Framing::Chunked);
+        let r = req("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(r.expect_continue);
+    }
+
+    #[test]
+    fn responses() {
+        let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.status, r.framing, r.keep_alive), (200, Framing::Length(2), true));
+        let r = response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.framing, Framing::None);
+        let r = response(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!((r.framing, r.keep_alive), (Framing::Close, false));
+        let r = response(b"HTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!((r.framing, r.keep_alive), (Framing::None, true));
+        let r = response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.framing, Framing::Chunked);
+        let r = response(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert!(!r.keep_alive);
+        assert!(
+            response(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                false
+            )
+            .is_err()
+        );
+        assert!(response(b"HTTP/1.1 200 OK\r\n", false).unwrap().is_none());
+    }
+}

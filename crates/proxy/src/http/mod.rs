@@ -1,0 +1,16 @@
+//! HTTP VServers (layer 7): strict HTTP/1.1 and HTTP/2 (h2c) from clients,
+//! pooled HTTP/1.1 to backends, forwarding rules, cookie persistence and
+//! client-address headers. Behaviour: `shared/spec/behaviour.md` (HTTP/HTTPS).
+
+mod buf;
+pub mod chunked;
+mod h1;
+mod h2;
+pub mod head;
+pub mod path;
+pub mod pool;
+mod respond;
+pub mod route;
+
+pub(crate) use h1::serve;
+pub use route::HttpConfig;

@@ -1,0 +1,216 @@
+//! HTTP/2 from clients (h2c, prior knowledge) with a real h2 client: plain
+//! requests, request bodies, and the rapid-reset bound.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::backends::{add_backend, lb_with_vserver};
+use crate::kit::{ADMIN, Server};
+
+/// An HTTP/1.1 keep-alive backend answering every request with
+/// `<method> <path> <body length>` after `delay`; counts requests.
+async fn counting_backend(ip: &str, delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut len = 0usize;
+                    let mut chunked = false;
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if l.trim().is_empty() {
+                            break;
+                        }
+                        let lower = l.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+                    }
+                    let mut body = 0usize;
+                    if chunked {
+                        loop {
+                            let mut size = String::new();
+                            if r.read_line(&mut size).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                            let mut data = vec![0u8; n + 2];
+                            if r.read_exact(&mut data).await.is_err() {
+                                return;
+                            }
+                            body += n;
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    } else {
+                        let mut data = vec![0u8; len];
+                        if r.read_exact(&mut data).await.is_err() {
+                            return;
+                        }
+                        body = len;
+                    }
+                    h.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let mut words = line.split_whitespace();
+                    let text = format!("{} {} {body}", words.next().unwrap_or(""), words.next().unwrap_or(""));
+                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{text}", text.len());
+                    if r.get_mut().write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, hits)
+}
+
+async fn h2_client(target: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = TcpStream::connect(target).await.expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+async fn body_text(resp: http::Response<h2::RecvStream>) -> String {
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("body chunk");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test]
+async fn h2c_requests_reach_http1_backends() {
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.1.0/24",
+        json!({"protocol": "http", "port": 8201, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    let (b, hits) = counting_backend("127.65.1.10", Duration::ZERO).await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let target = SocketAddr::new(ip, 8201);
+    let mut client = h2_client(target).await;
+
+    let req = http::Request::get(format!("http://{target}/a/../b?q=1"))
+        .body(())
+        .expect("request");
+    let (resp, _) = client.send_request(req, true).expect("send");
+    let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+        .await
+        .expect("in time")
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(body_text(resp).await, "GET /b?q=1 0", "normalized path, no body");
+
+    // A body without a length arrives chunked, whole.
+    let req = http::Request::post(format!("http://{target}/up"))
+        .body(())
+        .expect("request");
+    let (resp, mut send) = client.send_request(req, false).expect("send");
+    send.send_data(Bytes::from(vec![b'x'; 100_000]), false).expect("data");
+    send.send_data(Bytes::from_static(b"tail"), true).expect("data");
+    let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+        .await
+        .expect("in time")
+        .expect("response");
+    assert_eq!(body_text(resp).await, "POST /up 100004");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_h2_reset_flood_gets_goaway_and_a_bounded_number_reach_the_backend() {
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.2.0/24",
+        json!({"protocol": "http", "port": 8202, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    // A slow backend: requests are in flight when the client resets them.
+    let (b, hits) = counting_backend("127.65.2.10", Duration::from_millis(200)).await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let target = SocketAddr::new(ip, 8202);
+    let mut client = h2_client(target).await;
+
+    let mut opened = 0;
+    let mut refused = false;
+    let flood = async {
+        for _ in 0..10_000 {
+            if client.clone().ready().await.is_err() {
+                refused = true;
+                break;
+            }
+            let req = http::Request::get(format!("http://{target}/flood"))
+                .body(())
+                .expect("request");
+            match client.send_request(req, true) {
+                // Dropping the response future and stream resets the stream.
+                Ok((resp, send)) => {
+                    drop(resp);
+                    drop(send);
+                    opened += 1;
+                }
+                Err(_) => {
+                    refused = true;
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), flood)
+        .await
+        .expect("flood bounded in time");
+    // The connection is refused (GOAWAY) before the flood is through, or
+    // right after it.
+    if !refused {
+        let ok = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if client.clone().ready().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(ok.is_ok(), "no GOAWAY after {opened} reset streams");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = hits.load(Ordering::SeqCst);
+    assert!(seen <= 200, "backend saw {seen} of {opened} reset requests (bound 200)");
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert!(
+        st.body["dataplane"]["h2_abusive"].as_u64().unwrap_or(0) >= 1,
+        "abusive connection not counted: {}",
+        st.body
+    );
+}
