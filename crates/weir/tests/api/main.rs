@@ -17,6 +17,7 @@ mod l4_live;
 mod l7;
 mod l7_counters;
 mod l7_h2;
+mod l7_live;
 mod l7_strict;
 mod resources;
 mod tenancy;
