@@ -43,8 +43,16 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
                     Counters::inc(&dp.counters.tcp_accepted);
                     // One snapshot read per connection.
                     let cfg = dp.current.load().listeners.get(&key).cloned();
-                    if let Some(cfg) = cfg {
-                        tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
+                    match cfg {
+                        Some(cfg) if !admit(&dp, &cfg, &sock, peer, key) => {}
+                        // HTTP connections get their own (smaller) task.
+                        Some(cfg) if cfg.http.is_some() => {
+                            tokio::spawn(crate::http::serve(dp.clone(), key, sock, peer));
+                        }
+                        Some(cfg) => {
+                            tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
+                        }
+                        None => {}
                     }
                 }
                 Err(e) => {
@@ -57,19 +65,21 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
     }
 }
 
-async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, key: ListenerKey) {
-    let local = key.addr;
-    if !cfg.allows(local.port(), peer.ip()) {
+/// The security-group check on a new connection (denied: reset at once,
+/// counted); sets no-delay on admitted ones.
+fn admit(dp: &DataPlane, cfg: &ListenerConfig, client: &TcpStream, peer: SocketAddr, key: ListenerKey) -> bool {
+    if !cfg.allows(key.addr.port(), peer.ip()) {
         Counters::inc(&dp.counters.acl_denied);
         // Closed at once, with a reset so the client is not left waiting.
         let _ = client.set_zero_linger();
-        return;
+        return false;
     }
     let _ = client.set_nodelay(true);
-    if cfg.http.is_some() {
-        drop(cfg);
-        return crate::http::serve(dp, key, client, peer).await;
-    }
+    true
+}
+
+async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, key: ListenerKey) {
+    let local = key.addr;
     let mut tried: Vec<usize> = Vec::with_capacity(ATTEMPTS);
     while tried.len() < ATTEMPTS {
         let Some(i) = cfg.pick(peer.ip(), |i| tried.contains(&i)) else {

@@ -70,7 +70,16 @@ struct Conn {
     out: Vec<u8>,
 }
 
-pub(crate) async fn serve(dp: Arc<DataPlane>, key: ListenerKey, client: TcpStream, peer: SocketAddr) {
+/// The connection's future. Not `async fn`: the task then holds only the
+/// `run` state, and that stays small while idle because each request's
+/// exchange is boxed (an idle keep-alive connection costs a few hundred
+/// bytes of task state and no buffer).
+pub(crate) fn serve(
+    dp: Arc<DataPlane>,
+    key: ListenerKey,
+    client: TcpStream,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> + Send {
     let c = Conn {
         dp,
         rec: Record::default(),
@@ -81,7 +90,7 @@ pub(crate) async fn serve(dp: Arc<DataPlane>, key: ListenerKey, client: TcpStrea
         up_buf: Buf::default(),
         out: Vec::new(),
     };
-    c.run().await;
+    c.run()
 }
 
 /// A request head and what Weir decided about it.
@@ -140,7 +149,7 @@ impl Conn {
             let now = Instant::now();
             if std::mem::take(&mut first) && self.sniff_h2(idle).await {
                 let prefix = self.buf.bytes().to_vec();
-                super::h2::serve(self.dp, self.key, self.client, self.peer, prefix).await;
+                Box::pin(super::h2::serve(self.dp, self.key, self.client, self.peer, prefix)).await;
                 return;
             }
             self.rec = Record {
@@ -159,7 +168,7 @@ impl Conn {
                 Ok(None) => return,
                 Ok(Some(h)) => {
                     cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    match self.exchange(&cfg, h).await {
+                    match Box::pin(self.exchange(&cfg, h)).await {
                         Ok(n) => n,
                         Err(f) => self.fail(&cfg, f).await,
                     }
@@ -176,7 +185,7 @@ impl Conn {
                 Next::KeepAlive => {}
                 Next::Close => return,
                 Next::Tunnel(up, guard, idle) => {
-                    crate::tcp::tunnel(&self.dp, self.client, up, idle, guard).await;
+                    Box::pin(crate::tcp::tunnel(&self.dp, self.client, up, idle, guard)).await;
                     return;
                 }
             }
@@ -542,7 +551,9 @@ impl Conn {
         self.up_buf.consume(res.len);
         cfg.stats.response(res.status);
         let mut body = Body::new(res.framing);
-        let done = self.relay_response(&mut up, &mut body, dechunk, cfg.idle_timeout).await;
+        let done = self
+            .relay_response(&mut up, &mut body, dechunk, cfg.idle_timeout, &backend.drained)
+            .await;
         drop(guard);
         if !done {
             return Ok(Next::Close);
@@ -555,7 +566,16 @@ impl Conn {
 
     /// Relays the response body (the head is in `self.out`, sent with the
     /// first bytes). Returns whether it completed.
-    async fn relay_response(&mut self, up: &mut TcpStream, body: &mut Body, dechunk: bool, idle: Duration) -> bool {
+    /// A deleted backend's responses still streaming after the drain period
+    /// are cut (`drained`), as its TCP connections are.
+    async fn relay_response(
+        &mut self,
+        up: &mut TcpStream,
+        body: &mut Body,
+        dechunk: bool,
+        idle: Duration,
+        drained: &tokio_util::sync::CancellationToken,
+    ) -> bool {
         loop {
             let avail = self.up_buf.bytes();
             let n = match body {
@@ -592,7 +612,14 @@ impl Conn {
             if body.done() {
                 return true;
             }
-            match timeout(idle, self.up_buf.fill(up)).await {
+            let read = tokio::select! {
+                r = timeout(idle, self.up_buf.fill(up)) => r,
+                _ = drained.cancelled() => {
+                    Counters::inc(&self.dp.counters.drained_closed);
+                    return false;
+                }
+            };
+            match read {
                 Ok(Ok(0)) => return matches!(body, Body::Close),
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => return false,

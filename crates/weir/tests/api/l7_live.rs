@@ -79,11 +79,17 @@ async fn live_changes_under_keep_alive_load_fail_nothing() {
         .filter(|(t, _)| *t > after_rule)
         .map(|(_, n)| n.clone())
         .collect();
-    assert_eq!(names, HashSet::from(["b".to_string()]), "the rule reaches open connections");
+    assert_eq!(
+        names,
+        HashSet::from(["b".to_string()]),
+        "the rule reaches open connections"
+    );
     // Drop the rule, change the algorithm and persistence, disable a, delete c.
     let rules = s.get(ADMIN, &site.url("/rules")).await;
     let rule = rules.body["items"][0]["id"].as_str().unwrap_or_default().to_string();
-    s.delete_applied(ADMIN, &site.url(&format!("/rules/{rule}"))).await.ok(204);
+    s.delete_applied(ADMIN, &site.url(&format!("/rules/{rule}")))
+        .await
+        .ok(204);
     wait_for("a").await;
     s.patch_applied(
         ADMIN,
@@ -93,7 +99,9 @@ async fn live_changes_under_keep_alive_load_fail_nothing() {
     .await
     .ok(200);
     site.set_enabled(&s, &a, false).await;
-    s.delete_applied(ADMIN, &site.url(&format!("/backends/{c}"))).await.ok(204);
+    s.delete_applied(ADMIN, &site.url(&format!("/backends/{c}")))
+        .await
+        .ok(204);
     let quiet = Instant::now();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
