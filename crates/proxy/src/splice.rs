@@ -147,3 +147,82 @@ async fn copy_burst(src: &TcpStream, dst: &TcpStream) -> io::Result<bool> {
         }
     }
 }
+
+/// Moves exactly `n` bytes from `src` to `dst` (an HTTP body of known
+/// length), never reading past them, each wait for bytes bounded by `idle`.
+/// Returns the bytes moved: fewer than `n` only at EOF.
+pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> io::Result<u64> {
+    let Some(p) = Pipe::get() else {
+        return copy_exact(src, dst, n, idle).await;
+    };
+    let mut moved = 0u64;
+    let r = async {
+        while moved < n {
+            let want = usize::try_from(n - moved).unwrap_or(CHUNK).min(CHUNK);
+            let got = match src.try_io(Interest::READABLE, || Ok(splice(src, None, &p.w, None, want, flags())?)) {
+                Ok(0) => return Ok(()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::timeout(idle, src.readable())
+                        .await
+                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut in_pipe = got;
+            while in_pipe > 0 {
+                match dst.try_io(Interest::WRITABLE, || {
+                    Ok(splice(&p.r, None, dst, None, in_pipe, flags())?)
+                }) {
+                    Ok(k) => in_pipe -= k,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::time::timeout(idle, dst.writable())
+                            .await
+                            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            moved += got as u64;
+        }
+        Ok(())
+    }
+    .await;
+    // Only a transfer that completed leaves the pipe empty.
+    p.give_back(r.is_ok());
+    r.map(|()| moved)
+}
+
+async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> io::Result<u64> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut moved = 0u64;
+    while moved < n {
+        let want = usize::try_from(n - moved).unwrap_or(buf.len()).min(buf.len());
+        let k = match src.try_read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(idle, src.readable())
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut sent = 0;
+        while sent < k {
+            match dst.try_write(&buf[sent..k]) {
+                Ok(w) => sent += w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::timeout(idle, dst.writable())
+                        .await
+                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        moved += k as u64;
+    }
+    Ok(moved)
+}

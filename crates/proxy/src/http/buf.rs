@@ -36,6 +36,14 @@ impl Buf {
         }
     }
 
+    /// Appends bytes read elsewhere.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.data.capacity() == 0 {
+            self.data.reserve(CHUNK);
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
     /// Frees the memory when nothing is buffered.
     pub fn release(&mut self) {
         if self.is_empty() {

@@ -31,6 +31,9 @@ use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
 const MAX_ATTEMPTS: usize = 5;
 /// Bodies up to this size are sent in the same write as their head.
 const COALESCE: usize = 16 * 1024;
+/// Body bytes still to come from which a known-length body is spliced
+/// (zero-copy) rather than copied through the buffer.
+const SPLICE_MIN: u64 = 16 * 1024;
 
 /// What happens to the client connection after a request.
 enum Next {
@@ -101,8 +104,10 @@ struct Plan {
     http10: bool,
     upgrade: bool,
     expect_continue: bool,
-    /// Backend named by a valid persistence cookie.
+    /// Backend named by a valid persistence cookie (tried first).
     pinned: Option<usize>,
+    /// The same, kept: a response from another backend gets a new cookie.
+    cookie_backend: Option<usize>,
 }
 
 impl Conn {
@@ -126,62 +131,33 @@ impl Conn {
         }
     }
 
+    /// The connection loop. While waiting for a request the task holds
+    /// only this loop's small state; everything a request needs lives in a
+    /// boxed future that exists while the request does.
     async fn run(mut self) {
         let mut first = true;
         let Some(mut idle) = self.dp.current.load().listeners.get(&self.key).map(|c| c.idle_timeout) else {
             return;
         };
         loop {
-            // The next request's first bytes, within the keep-alive idle
-            // timeout (the buffer is released while waiting).
             if self.buf.is_empty() {
                 self.up_buf.release();
                 self.out = Vec::new();
-                match timeout(idle, self.buf.fill(&self.client)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(_)) => {}
-                    Err(_) => {
+                match self.await_request(idle).await {
+                    Some(true) => {}
+                    Some(false) => return,
+                    None => {
                         Counters::inc(&self.dp.counters.idle_closed);
                         return;
                     }
                 }
             }
-            let now = Instant::now();
-            if std::mem::take(&mut first) && self.sniff_h2(idle).await {
+            if std::mem::take(&mut first) && Box::pin(self.sniff_h2(idle)).await {
                 let prefix = self.buf.bytes().to_vec();
                 Box::pin(super::h2::serve(self.dp, self.key, self.client, self.peer, prefix)).await;
                 return;
             }
-            self.rec = Record {
-                started: Some(now),
-                ..Record::default()
-            };
-            // Headers must be complete within the idle timeout of the
-            // request's first byte (slowloris).
-            let head = self.read_head(now + idle).await;
-            // The snapshot, once per request, read once its head is in.
-            let Some(cfg) = self.dp.current.load().listeners.get(&self.key).cloned() else {
-                return;
-            };
-            idle = cfg.idle_timeout;
-            let next = match head {
-                Ok(None) => return,
-                Ok(Some(h)) => {
-                    cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    match Box::pin(self.exchange(&cfg, h)).await {
-                        Ok(n) => n,
-                        Err(f) => self.fail(&cfg, f).await,
-                    }
-                }
-                Err(f) => {
-                    if !matches!(f, Fail::ClientGone | Fail::ClientTimeout) {
-                        cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    self.fail(&cfg, f).await
-                }
-            };
-            self.access_log(&cfg);
-            match next {
+            match Box::pin(self.request(&mut idle)).await {
                 Next::KeepAlive => {}
                 Next::Close => return,
                 Next::Tunnel(up, guard, idle) => {
@@ -190,6 +166,65 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Waits (up to the keep-alive idle timeout: `None` after it) for the
+    /// next request's first bytes and buffers them; `Some(false)` when the
+    /// client closed. Reads through a stack buffer, so a connection whose
+    /// readiness was stale holds no heap buffer while it waits for real.
+    async fn await_request(&mut self, idle: Duration) -> Option<bool> {
+        loop {
+            match timeout(idle, self.client.readable()).await {
+                Err(_) => return None,
+                Ok(Err(_)) => return Some(false),
+                Ok(Ok(())) => {}
+            }
+            let mut first = [0u8; 2048];
+            match self.client.try_read(&mut first) {
+                Ok(0) => return Some(false),
+                Ok(n) => {
+                    self.buf.push(&first[..n]);
+                    return Some(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Some(false),
+            }
+        }
+    }
+
+    /// One request: head, exchange (or Weir's own answer), access log.
+    async fn request(&mut self, idle: &mut Duration) -> Next {
+        let now = Instant::now();
+        self.rec = Record {
+            started: Some(now),
+            ..Record::default()
+        };
+        // Headers must be complete within the idle timeout of the
+        // request's first byte (slowloris).
+        let head = self.read_head(now + *idle).await;
+        // The snapshot, once per request, read once its head is in.
+        let Some(cfg) = self.dp.current.load().listeners.get(&self.key).cloned() else {
+            return Next::Close;
+        };
+        *idle = cfg.idle_timeout;
+        let next = match head {
+            Ok(None) => return Next::Close,
+            Ok(Some(h)) => {
+                cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match self.exchange(&cfg, h).await {
+                    Ok(n) => n,
+                    Err(f) => self.fail(&cfg, f).await,
+                }
+            }
+            Err(f) => {
+                if !matches!(f, Fail::ClientGone | Fail::ClientTimeout) {
+                    cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                self.fail(&cfg, f).await
+            }
+        };
+        self.access_log(&cfg);
+        next
     }
 
     /// Sends Weir's own response for `f` (if any) and says whether the
@@ -324,6 +359,7 @@ impl Conn {
             upgrade: h.upgrade.is_some(),
             expect_continue: h.expect_continue,
             pinned,
+            cookie_backend: pinned,
         };
         if self.dp.config.access_log {
             self.rec.request = format!("{} {}{}", s(&h.method_range), target.path, target.query);
@@ -386,6 +422,8 @@ impl Conn {
             };
             let guard = ActiveGuard::new(backend);
             self.rec.backend = Some(backend.clone());
+            // Nothing a previous backend sent may be read as this response.
+            self.up_buf.consume(self.up_buf.len());
             if up.write_all(&self.out).await.is_err() {
                 // Nothing of the request was taken: try again.
                 if !reused {
@@ -461,6 +499,25 @@ impl Conn {
             if body.done() {
                 return Ok(sent);
             }
+            if let Body::Length(rem) = body
+                && *rem >= SPLICE_MIN
+                && self.buf.is_empty()
+                && self.dp.config.splice
+            {
+                let moved = crate::splice::exact(&self.client, up, *rem, idle)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::TimedOut => Fail::ClientTimeout,
+                        _ => Fail::ClientGone,
+                    })?;
+                sent += moved;
+                self.rec.bytes_in += moved;
+                *rem -= moved;
+                if *rem > 0 {
+                    return Err(Fail::ClientGone);
+                }
+                return Ok(sent);
+            }
             self.read_client(idle).await?;
         }
     }
@@ -505,8 +562,8 @@ impl Conn {
     ) -> Result<Next, Fail> {
         self.rec.status = res.status;
         let http = cfg.http.as_ref();
-        let cookie = match (http.and_then(|h| h.cookies.as_ref()), plan.pinned) {
-            (Some(c), None) => c.value(i).map(|v| (c.name.as_str(), v)),
+        let cookie = match http.and_then(|h| h.cookies.as_ref()) {
+            Some(c) if plan.cookie_backend != Some(i) => c.value(i).map(|v| (c.name.as_str(), v)),
             _ => None,
         };
         if res.status == 101 {
@@ -611,6 +668,24 @@ impl Conn {
             }
             if body.done() {
                 return true;
+            }
+            // A long body of known length moves socket to socket (splice).
+            if let Body::Length(rem) = body
+                && *rem >= SPLICE_MIN
+                && self.up_buf.is_empty()
+                && self.dp.config.splice
+            {
+                let moved = tokio::select! {
+                    r = crate::splice::exact(up, &self.client, *rem, idle) => r,
+                    _ = drained.cancelled() => {
+                        Counters::inc(&self.dp.counters.drained_closed);
+                        return false;
+                    }
+                };
+                let Ok(moved) = moved else { return false };
+                self.rec.bytes_out += moved;
+                *rem -= moved;
+                return *rem == 0;
             }
             let read = tokio::select! {
                 r = timeout(idle, self.up_buf.fill(up)) => r,

@@ -284,7 +284,7 @@ async fn forward(
     let is_head = parts.method == http::Method::HEAD;
     let mut body = Some(body);
     let mut tried: Vec<usize> = Vec::new();
-    let by_cookie = pinned.is_some();
+    let cookie_backend = pinned;
     let mut pinned = pinned;
     for _ in 0..5 {
         let i = match pinned.take() {
@@ -349,7 +349,7 @@ async fn forward(
             }
         }
         if let Some(c) = &http.cookies
-            && !by_cookie
+            && cookie_backend != Some(i)
             && let Some(v) = c.value(i)
             && let Ok(v) = HeaderValue::from_str(&format!("{}={v}; Path=/; HttpOnly", c.name))
         {

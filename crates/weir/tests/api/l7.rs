@@ -342,10 +342,11 @@ async fn insert_cookie_pins_a_client_to_its_backend() {
         } else {
             format!("theme=dark; WEIRSRV={value}; lang=en")
         };
-        assert_eq!(
-            shop(&site, Some(&cookie)).await.text(),
-            pinned,
-            "request {i} carrying {cookie:?} left its backend"
+        let r = shop(&site, Some(&cookie)).await;
+        assert_eq!(r.text(), pinned, "request {i} carrying {cookie:?} left its backend");
+        assert!(
+            r.set_cookie("WEIRSRV").is_none(),
+            "request {i} carried a valid cookie, yet got a new one"
         );
     }
 }
