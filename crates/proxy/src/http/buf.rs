@@ -1,12 +1,43 @@
 //! A connection's input buffer: allocated when bytes arrive, released when
 //! the connection goes idle, so idle keep-alive connections hold no buffer.
+//! Released buffers go to a small per-thread spare list (no lock), so a busy
+//! keep-alive connection does not pay malloc/free for its buffers on every
+//! request.
 
+use std::cell::RefCell;
 use std::io;
 
 use tokio::net::TcpStream;
 
 /// Room reserved per read.
 const CHUNK: usize = 16 * 1024;
+/// Spare buffers kept per worker thread (512 KiB at most).
+const SPARE_PER_THREAD: usize = 32;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer of `CHUNK` bytes' capacity, from this thread's spares
+/// when there is one.
+pub fn take_vec() -> Vec<u8> {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(CHUNK))
+}
+
+/// Gives a buffer back to this thread's spares (one that grew is freed).
+pub fn give_vec(mut v: Vec<u8>) {
+    if v.capacity() == CHUNK {
+        v.clear();
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_PER_THREAD {
+                s.push(v);
+            }
+        });
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Buf {
@@ -39,7 +70,7 @@ impl Buf {
     /// Appends bytes read elsewhere.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.data.capacity() == 0 {
-            self.data.reserve(CHUNK);
+            self.data = take_vec();
         }
         self.data.extend_from_slice(bytes);
     }
@@ -47,7 +78,7 @@ impl Buf {
     /// Frees the memory when nothing is buffered.
     pub fn release(&mut self) {
         if self.is_empty() {
-            self.data = Vec::new();
+            give_vec(std::mem::take(&mut self.data));
             self.r = 0;
         }
     }
@@ -57,7 +88,9 @@ impl Buf {
     pub async fn fill(&mut self, s: &TcpStream) -> io::Result<usize> {
         loop {
             s.readable().await?;
-            if self.data.capacity() - self.data.len() < CHUNK / 4 {
+            if self.data.capacity() == 0 {
+                self.data = take_vec();
+            } else if self.data.capacity() - self.data.len() < CHUNK / 4 {
                 if self.r > 0 {
                     self.data.drain(..self.r);
                     self.r = 0;

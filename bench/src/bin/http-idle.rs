@@ -1,0 +1,117 @@
+//! The idle keep-alive client of the HTTP/1.1 benchmark (`bench/http.sh`).
+//!
+//! `http-idle --addr A --conns N --hold S [--path P]`: opens N connections
+//! (64 at a time), sends one `GET P HTTP/1.1` (keep-alive) on each and reads
+//! the whole response (Content-Length framing), prints `ready ok=… errors=…`,
+//! then holds them open, idle, for S seconds (or until killed). One thread:
+//! the script pins it to one CPU with the proxy and the origin.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
+    arg(name).with_context(|| format!("{name} is required (and must parse)"))
+}
+
+fn invalid(msg: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// One request on a new connection; the stream stays open after the response.
+async fn one_request(addr: SocketAddr, req: Arc<Vec<u8>>) -> std::io::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    s.write_all(&req).await?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    // Headers, then Content-Length bytes of body.
+    let (head_end, body_len) = loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(invalid("closed before the response headers"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 200") {
+                return Err(invalid(head.lines().next().unwrap_or("no status line")));
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| invalid("no Content-Length"))?;
+            break (i + 4, len);
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(invalid("response headers over 64 KiB"));
+        }
+    };
+    while buf.len() < head_end + body_len {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(invalid("closed before the end of the body"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(s)
+}
+
+async fn idle(addr: SocketAddr, conns: usize, hold: f64, path: String) -> anyhow::Result<()> {
+    let req = Arc::new(format!("GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: http-idle\r\n\r\n").into_bytes());
+    let sem = Arc::new(Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let permit = sem.clone().acquire_owned().await?;
+        let req = req.clone();
+        tasks.push(tokio::spawn(async move {
+            let _p = permit;
+            tokio::time::timeout(OP_TIMEOUT, one_request(addr, req)).await
+        }));
+    }
+    let mut held = Vec::with_capacity(conns);
+    let mut errors = 0usize;
+    for t in tasks {
+        match t.await? {
+            Ok(Ok(s)) => held.push(s),
+            Ok(Err(e)) => {
+                if errors < 3 {
+                    eprintln!("http-idle: {e}");
+                }
+                errors += 1;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    println!("ready ok={} errors={errors}", held.len());
+    tokio::time::sleep(Duration::from_secs_f64(hold)).await;
+    drop(held);
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let addr: SocketAddr = need("--addr")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(idle(
+        addr,
+        need("--conns")?,
+        need("--hold")?,
+        arg("--path").unwrap_or_else(|| "/".to_string()),
+    ))
+}
