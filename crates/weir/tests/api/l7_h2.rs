@@ -214,3 +214,73 @@ async fn an_h2_reset_flood_gets_goaway_and_a_bounded_number_reach_the_backend() 
         st.body
     );
 }
+
+/// Resets of requests already accepted and forwarded (which h2's own
+/// pending-accept guard does not see) are bounded by Weir's guard: the
+/// 100th cancelled in-flight request on a connection draws GOAWAY.
+#[tokio::test]
+async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.3.0/24",
+        json!({"protocol": "http", "port": 8203, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    // The backend holds every request for 2 s: they are in flight when reset.
+    let (b, hits) = counting_backend("127.65.3.10", Duration::from_secs(2)).await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let target = SocketAddr::new(ip, 8203);
+    let mut client = h2_client(target).await;
+
+    let mut cancelled = 0;
+    let mut refused = false;
+    'batches: for _ in 0..10 {
+        let mut batch = Vec::new();
+        for _ in 0..20 {
+            if client.clone().ready().await.is_err() {
+                refused = true;
+                break 'batches;
+            }
+            let req = http::Request::get(format!("http://{target}/slow")).body(()).expect("request");
+            match client.send_request(req, true) {
+                Ok(pair) => batch.push(pair),
+                Err(_) => {
+                    refused = true;
+                    break 'batches;
+                }
+            }
+        }
+        // Let Weir accept and forward them, then cancel them all.
+        let before = hits.load(Ordering::SeqCst);
+        let forwarded = tokio::time::timeout(Duration::from_secs(5), async {
+            while hits.load(Ordering::SeqCst) < before + batch.len() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(forwarded.is_ok(), "the batch never reached the backend");
+        cancelled += batch.len();
+        drop(batch);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !refused {
+        let goaway = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let req = http::Request::get(format!("http://{target}/after")).body(()).expect("request");
+                if client.clone().ready().await.is_err() || client.send_request(req, true).is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(goaway.is_ok(), "no GOAWAY after {cancelled} cancelled in-flight requests");
+    }
+    assert!(
+        (100..=140).contains(&cancelled),
+        "GOAWAY came after {cancelled} cancelled requests (guard: 100)"
+    );
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert!(st.body["dataplane"]["h2_abusive"].as_u64().unwrap_or(0) >= 1, "{}", st.body);
+}
