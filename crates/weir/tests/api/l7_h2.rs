@@ -242,7 +242,9 @@ async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
                 refused = true;
                 break 'batches;
             }
-            let req = http::Request::get(format!("http://{target}/slow")).body(()).expect("request");
+            let req = http::Request::get(format!("http://{target}/slow"))
+                .body(())
+                .expect("request");
             match client.send_request(req, true) {
                 Ok(pair) => batch.push(pair),
                 Err(_) => {
@@ -267,7 +269,9 @@ async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
     if !refused {
         let goaway = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
-                let req = http::Request::get(format!("http://{target}/after")).body(()).expect("request");
+                let req = http::Request::get(format!("http://{target}/after"))
+                    .body(())
+                    .expect("request");
                 if client.clone().ready().await.is_err() || client.send_request(req, true).is_err() {
                     return;
                 }
@@ -275,12 +279,19 @@ async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
             }
         })
         .await;
-        assert!(goaway.is_ok(), "no GOAWAY after {cancelled} cancelled in-flight requests");
+        assert!(
+            goaway.is_ok(),
+            "no GOAWAY after {cancelled} cancelled in-flight requests"
+        );
     }
     assert!(
         (100..=140).contains(&cancelled),
         "GOAWAY came after {cancelled} cancelled requests (guard: 100)"
     );
     let st = s.get(ADMIN, "/v1/system/status").await;
-    assert!(st.body["dataplane"]["h2_abusive"].as_u64().unwrap_or(0) >= 1, "{}", st.body);
+    assert!(
+        st.body["dataplane"]["h2_abusive"].as_u64().unwrap_or(0) >= 1,
+        "{}",
+        st.body
+    );
 }
