@@ -15,6 +15,7 @@ mod http_kit;
 mod l4;
 mod l4_live;
 mod l7;
+mod l7_algorithms;
 mod l7_counters;
 mod l7_h2;
 mod l7_live;
