@@ -41,6 +41,8 @@ enum Next {
     Close,
     /// An upgrade was accepted (101): relay raw bytes from now on.
     Tunnel(TcpStream, ActiveGuard, Duration),
+    /// The client opened with the HTTP/2 preface.
+    H2,
 }
 
 /// What the access log says of one request.
@@ -168,19 +170,28 @@ impl Conn {
                     }
                 }
             }
-            if std::mem::take(&mut first) && Box::pin(self.sniff_h2(idle)).await {
-                let prefix = self.buf.bytes().to_vec();
-                Box::pin(super::h2::serve(self.dp, self.key, self.client, self.peer, prefix)).await;
-                return;
-            }
-            match Box::pin(self.request(&mut idle)).await {
+            let next = Box::pin(self.request(&mut idle, std::mem::take(&mut first))).await;
+            match next {
                 Next::KeepAlive => {}
                 Next::Close => return,
-                Next::Tunnel(up, guard, idle) => {
-                    Box::pin(crate::tcp::tunnel(&self.dp, self.client, up, idle, guard)).await;
-                    return;
-                }
+                // The connection leaves HTTP/1: boxed, so its state does not
+                // weigh on every idle connection's task.
+                other => return Box::pin(self.hand_over(other)).await,
             }
+        }
+    }
+
+    /// Serves the rest of the connection as HTTP/2 or as an upgraded tunnel.
+    async fn hand_over(self, next: Next) {
+        match next {
+            Next::H2 => {
+                let prefix = self.buf.bytes().to_vec();
+                super::h2::serve(self.dp, self.key, self.client, self.peer, prefix).await;
+            }
+            Next::Tunnel(up, guard, idle) => {
+                crate::tcp::tunnel(&self.dp, self.client, up, idle, guard).await;
+            }
+            Next::KeepAlive | Next::Close => {}
         }
     }
 
@@ -190,7 +201,10 @@ impl Conn {
     /// readiness was stale holds no heap buffer while it waits for real.
     async fn await_request(&mut self, idle: Duration) -> Option<bool> {
         loop {
-            match timeout(idle, self.client.readable()).await {
+            // `poll_read_ready` keeps no waiter node in the future (smaller
+            // than `readable()`): this is the state idle connections sit in.
+            let client = &self.client;
+            match timeout(idle, std::future::poll_fn(|cx| client.poll_read_ready(cx))).await {
                 Err(_) => return None,
                 Ok(Err(_)) => return Some(false),
                 Ok(Ok(())) => {}
@@ -208,8 +222,12 @@ impl Conn {
         }
     }
 
-    /// One request: head, exchange (or Weir's own answer), access log.
-    async fn request(&mut self, idle: &mut Duration) -> Next {
+    /// One request: head, exchange (or Weir's own answer), access log. On a
+    /// connection's `first` request, an HTTP/2 preface hands it over.
+    async fn request(&mut self, idle: &mut Duration, first: bool) -> Next {
+        if first && self.sniff_h2(*idle).await {
+            return Next::H2;
+        }
         if self.out.capacity() == 0 {
             self.out = super::buf::take_vec();
         }
