@@ -163,9 +163,7 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
                 Ok(0) => return Ok(()),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::timeout(idle, src.readable())
-                        .await
-                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    within(idle, src.readable()).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -177,9 +175,7 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
                 }) {
                     Ok(k) => in_pipe -= k,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        tokio::time::timeout(idle, dst.writable())
-                            .await
-                            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                        within(idle, dst.writable()).await?;
                     }
                     Err(e) => return Err(e),
                 }
@@ -194,6 +190,13 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
     r.map(|()| moved)
 }
 
+/// `ready` within `idle`, else a `TimedOut` error.
+async fn within(idle: std::time::Duration, ready: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    tokio::time::timeout(idle, ready)
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+}
+
 async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> io::Result<u64> {
     let mut buf = vec![0u8; 16 * 1024];
     let mut moved = 0u64;
@@ -203,9 +206,7 @@ async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::D
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::timeout(idle, src.readable())
-                    .await
-                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                within(idle, src.readable()).await?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -215,9 +216,7 @@ async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::D
             match dst.try_write(&buf[sent..k]) {
                 Ok(w) => sent += w,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::timeout(idle, dst.writable())
-                        .await
-                        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+                    within(idle, dst.writable()).await?;
                 }
                 Err(e) => return Err(e),
             }

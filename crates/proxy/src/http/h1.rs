@@ -22,12 +22,13 @@ use super::head::{self, Framing, HeadError, Method};
 use super::path;
 use super::respond::{Fail, respond};
 use super::route::host_key;
+use super::upstream::{Attempts, Found};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
 use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
 
-/// Backend attempts per request: connect failures move on to another
-/// candidate (at most 2 more); a dead pooled connection is replaced.
+/// Connections tried per request (a dead pooled connection is replaced;
+/// connect failures move on within `Attempts`).
 const MAX_ATTEMPTS: usize = 5;
 /// Bodies up to this size are sent in the same write as their head.
 const COALESCE: usize = 16 * 1024;
@@ -109,9 +110,8 @@ struct Plan {
     http10: bool,
     upgrade: bool,
     expect_continue: bool,
-    /// Backend named by a valid persistence cookie (tried first).
-    pinned: Option<usize>,
-    /// The same, kept: a response from another backend gets a new cookie.
+    /// Backend named by a valid persistence cookie: tried first, and a
+    /// response from another backend gets a new cookie.
     cookie_backend: Option<usize>,
 }
 
@@ -313,17 +313,10 @@ impl Conn {
         let target = path::normalize(s(&h.target)).map_err(|e| Fail::BadRequest(e.0))?;
         let host = target.authority.or_else(|| h.host.as_ref().map(s)).unwrap_or_default();
         let group = http.route(&host_key(host), &target.path);
-        let pinned = http.cookies.as_ref().and_then(|c| {
-            h.cookies
-                .iter()
-                .flat_map(|r| b[r.clone()].split(|&x| x == b';'))
-                .filter_map(|pair| {
-                    let pair = std::str::from_utf8(pair).ok()?.trim();
-                    let (n, v) = pair.split_once('=')?;
-                    (n == c.name).then(|| c.backend(v)).flatten()
-                })
-                .find(|&i| group.contains(i) && cfg.backends.get(i).is_some_and(|b| b.health.is_candidate()))
-        });
+        let pinned = http
+            .cookies
+            .as_ref()
+            .and_then(|c| c.pinned(h.cookies.iter().map(|r| &b[r.clone()]), group, &cfg.backends));
         let fwd = &http.forward;
         let out = &mut self.out;
         out.clear();
@@ -398,7 +391,6 @@ impl Conn {
             http10: h.minor == 0,
             upgrade: h.upgrade.is_some(),
             expect_continue: h.expect_continue,
-            pinned,
             cookie_backend: pinned,
         };
         if self.dp.config.access_log {
@@ -408,7 +400,7 @@ impl Conn {
     }
 
     async fn exchange(&mut self, cfg: &Arc<ListenerConfig>, h: head::Request) -> Result<Next, Fail> {
-        let (mut plan, group) = self.plan_inner(cfg, &h)?;
+        let (plan, group) = self.plan_inner(cfg, &h)?;
         self.rec.bytes_in = h.len as u64;
         self.buf.consume(h.len);
         drop(h);
@@ -433,43 +425,20 @@ impl Conn {
             body = Body::Length(0);
         }
         let retry_safe = plan.framing == Framing::None && plan.method.idempotent();
-        let mut tried: Vec<usize> = Vec::new();
+        let mut attempts = Attempts::new(plan.cookie_backend);
         for _ in 0..MAX_ATTEMPTS {
-            let i = match plan.pinned.take() {
-                Some(i) => i,
-                None => match group.pick(&cfg.backends, self.peer.ip(), |i| tried.contains(&i)) {
-                    Some(i) => i,
-                    None if tried.is_empty() => {
-                        Counters::inc(&self.dp.counters.no_backend);
-                        return Err(Fail::NoBackend(plan.framing != Framing::None));
-                    }
-                    None => break,
-                },
+            let (i, mut up, reused) = match attempts.connect(&self.dp, cfg, group, self.peer.ip()).await {
+                Found::Conn { i, up, reused } => (i, up, reused),
+                Found::NoCandidate => return Err(Fail::NoBackend(plan.framing != Framing::None)),
+                Found::Exhausted => break,
             };
             let Some(backend) = cfg.backends.get(i) else { break };
-            let (mut up, reused) = match backend.pool.take(self.dp.config.upstream_keepalive) {
-                Some(s) => (s, true),
-                None => match crate::tcp::connect(&self.dp, backend).await {
-                    Some(s) => (s, false),
-                    None => {
-                        tried.push(i);
-                        if tried.len() >= 3 {
-                            break;
-                        }
-                        continue;
-                    }
-                },
-            };
             let guard = ActiveGuard::new(backend);
             self.rec.backend = Some(backend.clone());
             // Nothing a previous backend sent may be read as this response.
             self.up_buf.consume(self.up_buf.len());
             if up.write_all(&self.out).await.is_err() {
-                // Nothing of the request was taken: try again.
-                if !reused {
-                    tried.push(i);
-                }
-                plan.pinned = Some(i).filter(|_| reused);
+                attempts.write_failed(i, reused);
                 continue;
             }
             let sent = self.send_body(&mut up, &mut body, idle).await?;
@@ -481,7 +450,7 @@ impl Conn {
                 }
                 Err(Fail::BadGateway(_)) if reused && retry_safe && sent == 0 && self.up_buf.is_empty() => {
                     // The pooled connection was closed under us.
-                    plan.pinned = Some(i);
+                    attempts.retry_same(i);
                     continue;
                 }
                 Err(e) => return Err(e),

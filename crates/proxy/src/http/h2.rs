@@ -31,6 +31,7 @@ use super::chunked::Chunked;
 use super::head::{self, Framing};
 use super::path;
 use super::route::host_key;
+use super::upstream::{Attempts, Found};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
 use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey};
@@ -213,17 +214,8 @@ async fn forward(
         .unwrap_or_else(|| key.addr.to_string());
     let group = http.route(&host_key(&host), &target.path);
     let pinned = http.cookies.as_ref().and_then(|c| {
-        parts
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| {
-                let (n, v) = pair.trim().split_once('=')?;
-                (n == c.name).then(|| c.backend(v)).flatten()
-            })
-            .find(|&i| group.contains(i) && cfg.backends.get(i).is_some_and(|b| b.health.is_candidate()))
+        let values = parts.headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes());
+        c.pinned(values, group, &cfg.backends)
     });
     // The backend request head.
     let fwd = &http.forward;
@@ -283,41 +275,18 @@ async fn forward(
         );
     let is_head = parts.method == http::Method::HEAD;
     let mut body = Some(body);
-    let mut tried: Vec<usize> = Vec::new();
     let cookie_backend = pinned;
-    let mut pinned = pinned;
+    let mut attempts = Attempts::new(pinned);
     for _ in 0..5 {
-        let i = match pinned.take() {
-            Some(i) => i,
-            None => match group.pick(&cfg.backends, ip, |i| tried.contains(&i)) {
-                Some(i) => i,
-                None if tried.is_empty() => {
-                    Counters::inc(&dp.counters.no_backend);
-                    return Err((StatusCode::SERVICE_UNAVAILABLE, "no backend available\n"));
-                }
-                None => break,
-            },
+        let (i, mut up, reused) = match attempts.connect(dp, cfg, group, ip).await {
+            Found::Conn { i, up, reused } => (i, up, reused),
+            Found::NoCandidate => return Err((StatusCode::SERVICE_UNAVAILABLE, "no backend available\n")),
+            Found::Exhausted => break,
         };
         let Some(backend) = cfg.backends.get(i) else { break };
-        let (mut up, reused) = match backend.pool.take(dp.config.upstream_keepalive) {
-            Some(s) => (s, true),
-            None => match crate::tcp::connect(dp, backend).await {
-                Some(s) => (s, false),
-                None => {
-                    tried.push(i);
-                    if tried.len() >= 3 {
-                        break;
-                    }
-                    continue;
-                }
-            },
-        };
         let active = ActiveGuard::new(backend);
         if up.write_all(&out).await.is_err() {
-            if !reused {
-                tried.push(i);
-            }
-            pinned = Some(i).filter(|_| reused);
+            attempts.write_failed(i, reused);
             continue;
         }
         if let Some(b) = body.take() {
@@ -327,7 +296,7 @@ async fn forward(
         let res = match read_head(dp, &mut up, &mut up_buf, is_head).await {
             Ok(r) => r,
             Err(_) if reused && retry_safe && up_buf.is_empty() => {
-                pinned = Some(i);
+                attempts.retry_same(i);
                 body = None;
                 continue;
             }

@@ -11,6 +11,7 @@ pub mod path;
 pub mod pool;
 mod respond;
 pub mod route;
+mod upstream;
 
 pub(crate) use h1::serve;
 pub use route::HttpConfig;

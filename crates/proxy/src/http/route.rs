@@ -101,6 +101,23 @@ impl Cookies {
     pub fn backend(&self, value: &str) -> Option<usize> {
         self.by_value.get(value).copied()
     }
+
+    /// The backend a request's `Cookie` header values pin it to: a valid
+    /// value under this name, naming a candidate of `group`.
+    pub fn pinned<'a>(
+        &self,
+        headers: impl Iterator<Item = &'a [u8]>,
+        group: &Group,
+        all: &[Arc<BackendState>],
+    ) -> Option<usize> {
+        headers
+            .flat_map(|h| h.split(|&x| x == b';'))
+            .filter_map(|pair| {
+                let (n, v) = std::str::from_utf8(pair).ok()?.trim().split_once('=')?;
+                (n == self.name).then(|| self.backend(v)).flatten()
+            })
+            .find(|&i| group.contains(i) && all.get(i).is_some_and(|b| b.health.is_candidate()))
+    }
 }
 
 /// An HTTP VServer's compiled routing.
