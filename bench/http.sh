@@ -56,6 +56,8 @@ PORT=8000
 
 log() { printf '[http %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- processes
 declare -a PIDS=()
@@ -63,32 +65,6 @@ declare -A PID_OF=()  # contender → the PID doing the proxying (nginx: its wor
 declare -A MAIN_OF=() # contender → the PID the script started
 declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [nginx]=$NGX)
 declare -A PORT_OF=([direct]=$O_PORT [haproxy]=$PORT [nginx]=$PORT [weir]=$PORT)
-
-start_bg() { # name cmd… → LASTPID (pinned to $CPU, output in $WORK/name.{out,err})
-    local name=$1
-    shift
-    # Emptied here, not only by the background redirection: a reader must not
-    # see a previous run's output (e.g. a restarted Weir's old API address).
-    : >"$WORK/$name.out"
-    : >"$WORK/$name.err"
-    taskset -c "$CPU" "$@" >>"$WORK/$name.out" 2>>"$WORK/$name.err" &
-    LASTPID=$!
-    PIDS+=("$LASTPID")
-}
-
-stop_pid() { # pid: TERM, up to 5 s, then KILL
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
 
 cleanup() {
     local rc=$? p
@@ -120,17 +96,6 @@ wait_ok() { # addr port: until GET / answers "ok" (10 s)
     die "GET http://$1:$2/ does not answer \"ok\""
 }
 
-cpu_ticks() { # pid → utime+stime in clock ticks (whole process, all threads)
-    local s
-    read -r s <"/proc/$1/stat"
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $((${12} + ${13}))
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # addr port → TCP connections the proxy still holds on its listening address
 # (TIME-WAIT aside): its client connections, not its upstream pool.
 client_conns() { ss -Htan "src $1:$2" 2>/dev/null | awk '$1 != "LISTEN" && $1 != "TIME-WAIT"' | wc -l; }
@@ -336,7 +301,6 @@ weir_api() { # method path [json] → body on stdout; headers in $WORK/api.hdr
     [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
     curl "${args[@]}" "$API$2"
 }
-weir_rev() { awk 'tolower($1) == "x-weir-revision:" {gsub("\r", ""); print $2}' "$WORK/api.hdr"; }
 
 start_weir() {
     local i api=""
@@ -401,10 +365,6 @@ start_contender() {
         nginx) start_nginx ;;
         haproxy) start_haproxy ;;
     esac
-}
-stop_contender() {
-    stop_pid "${MAIN_OF[$1]}"
-    unset "PID_OF[$1]" "MAIN_OF[$1]"
 }
 
 # ---------------------------------------------------------------- measurements
@@ -471,15 +431,6 @@ run_wrk() { # round test contender
         [[ $M_CPU != 0 ]] && eff=", $(echo "$req / $M_CPU" | bc) per CPU-s"
     fi
     log "  $t $c: $rate req/s ($errs errors), p50 $(fmt_us "$p50"), p99 $(fmt_us "$p99")$cpu$eff"
-}
-
-rotate() { # k items… → the items rotated left by k
-    local k=$1
-    shift
-    local n=$# i out=()
-    local items=("$@")
-    for ((i = 0; i < n; i++)); do out+=("${items[$(((i + k) % n))]}"); done
-    echo "${out[@]}"
 }
 
 memory_one() { # round contender

@@ -49,38 +49,14 @@ P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003
 
 log() { printf '[l4 %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- processes
 declare -a PIDS=()
 declare -A PID_OF=()     # contender → the PID doing the proxying (nginx: its worker)
 declare -A MAIN_OF=()    # contender → the PID the script started
 declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX)
-
-start_bg() { # name cmd… → LASTPID (pinned to $CPU, output in $WORK/name.{out,err})
-    local name=$1
-    shift
-    # Emptied here, not only by the background redirection: a reader must not
-    # see a previous run's output (e.g. a restarted Weir's old API address).
-    : >"$WORK/$name.out"
-    : >"$WORK/$name.err"
-    taskset -c "$CPU" "$@" >>"$WORK/$name.out" 2>>"$WORK/$name.err" &
-    LASTPID=$!
-    PIDS+=("$LASTPID")
-}
-
-stop_pid() { # pid: TERM, up to 5 s, then KILL
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
 
 cleanup() {
     local rc=$? p
@@ -102,18 +78,6 @@ wait_listen() { # proto(t|u) addr port: until a socket listens there (10 s)
     done
     die "nothing listens on $1 $2:$3"
 }
-
-cpu_ticks() { # pid → utime+stime in clock ticks (whole process, all threads)
-    local s
-    read -r s <"/proc/$1/stat"
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $((${12} + ${13}))
-}
-
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-nfds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # ---------------------------------------------------------------- setup
 install_tools() {
@@ -244,7 +208,6 @@ weir_api() { # contender method path [json] → body on stdout; headers in $WORK
     [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
     curl "${args[@]}" "${API_OF[$c]}$2"
 }
-weir_rev() { awk 'tolower($1) == "x-weir-revision:" {gsub("\r", ""); print $2}' "$WORK/api.hdr"; }
 
 start_weir() { # contender
     local c=$1 conf=() i api=""
@@ -305,10 +268,6 @@ start_contender() {
         nginx) start_nginx ;;
         haproxy | haproxy-splice) start_haproxy "$1" ;;
     esac
-}
-stop_contender() {
-    stop_pid "${MAIN_OF[$1]}"
-    unset "PID_OF[$1]" "MAIN_OF[$1]"
 }
 
 # ---------------------------------------------------------------- measurements
@@ -373,15 +332,6 @@ run_udp() { # round contender
     [[ -n $ok ]] || { ok=0 to=0 errs=1 secs=1; log "  udp-rt $2: client failed: $(head -3 "$WORK/run.err")"; }
     record "$1" udp-rt "$2" "$ok" "$secs" "$((to + errs))"
     log "  udp-rt $2: $ok round trips in ${secs:0:5} s ($to timeouts, $errs errors), proxy CPU ${M_CPU:0:5} s"
-}
-
-rotate() { # k items… → the items rotated left by k
-    local k=$1
-    shift
-    local n=$# i out=()
-    local items=("$@")
-    for ((i = 0; i < n; i++)); do out+=("${items[$(((i + k) % n))]}"); done
-    echo "${out[@]}"
 }
 
 memory_one() { # round contender
