@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod backend;
+pub mod certificate;
 pub mod error;
 pub mod ids;
 pub mod lb;

@@ -44,6 +44,27 @@ fn open_conn(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The store holds tenants' private keys: the data dir is Weir's alone
+/// (0700) and the database files are 0600, whatever the umask was. SQLite
+/// creates its -wal and -shm files with the database file's mode.
+fn private(dir: &Path, db: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::internal(format!("cannot restrict permissions of {}: {e}", p.display())))
+    };
+    set(dir, 0o700)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let p = Path::new(&name);
+        if p.exists() {
+            set(p, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let done: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -72,6 +93,7 @@ impl SqliteEngine {
             .map_err(|e| Error::internal(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("weir.db");
         let mut writer = open_conn(&path)?;
+        private(dir, &path)?;
         migrate(&mut writer)?;
         let rev = current_revision(&writer)?;
         let (revision, _) = watch::channel(rev);

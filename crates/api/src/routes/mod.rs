@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod backends;
+pub mod certificates;
 pub mod lbs;
 pub mod network;
 pub mod rules;
@@ -61,6 +62,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(backends::get, backends::patch, backends::delete))
         .routes(routes!(rules::list, rules::create))
         .routes(routes!(rules::get, rules::patch, rules::delete))
+        .routes(routes!(certificates::list, certificates::create))
+        .routes(routes!(certificates::get, certificates::delete))
 }
 
 /// `{"items": [...], "total": N}`.

@@ -62,14 +62,16 @@ pub fn lookup(tx: &mut dyn Txn, actor: &Actor, lb_id: &str, vs_id: &str) -> Resu
     }
 }
 
-/// Certificates and alarm templates named by the spec must exist and be
-/// visible.
-fn check_references(tx: &mut dyn Txn, actor: &Actor, spec: &VServerSpec) -> Result<()> {
-    if let Some(tls) = &spec.tls {
-        for (field, id) in tls.certificate_refs() {
-            access::reference_raw(tx, actor, Kind::Certificate, &field, id)?;
-        }
-    }
+/// Certificates (bound to `vs_id`, replacing the bindings of `old`) and
+/// alarm templates named by the spec must exist and be visible.
+fn check_references(
+    tx: &mut dyn Txn,
+    actor: &Actor,
+    vs_id: &str,
+    old: Option<&VServer>,
+    spec: &VServerSpec,
+) -> Result<()> {
+    super::certificates::bind(tx, actor, vs_id, old.and_then(|o| o.tls.as_ref()), spec.tls.as_ref())?;
     if let Some(a) = &spec.alarm_template_id {
         access::reference_raw(tx, actor, Kind::AlarmTemplate, "alarm_template_id", a)?;
     }
@@ -169,8 +171,8 @@ pub async fn create(
         .write(move |tx| {
             let lb: LoadBalancer = access::visible(tx, &actor, &lb)?;
             let spec = req.validate(&reserved)?;
-            check_references(tx, &actor, &spec)?;
             let id = new_id("vs");
+            check_references(tx, &actor, &id, None, &spec)?;
             let (transport, port) = (spec.protocol.transport(), spec.port);
             access::claim(tx, &keys::port(&lb.id, transport, port), &id, |other| {
                 Error::conflict(
@@ -239,7 +241,7 @@ pub async fn patch(
             let bytes = serde_json::to_vec(&merged).map_err(|e| Error::internal(e.to_string()))?;
             let req: VServerCreate = parse_json(&bytes)?;
             let spec = req.validate(&reserved)?;
-            check_references(tx, &actor, &spec)?;
+            check_references(tx, &actor, &vs.id, Some(&vs), &spec)?;
             let next = build(
                 spec,
                 vs.id.clone(),
