@@ -10,7 +10,7 @@ pub mod output;
 use std::path::Path;
 
 use client::{CliError, Client};
-use commands::{account, backend, lb, network, rule, sg, system, vserver};
+use commands::{account, backend, cert, lb, network, rule, sg, system, vserver};
 pub use output::Output;
 use output::Printer;
 
@@ -62,6 +62,9 @@ pub enum Command {
     /// Manage security groups
     #[command(subcommand)]
     Sg(sg::SgCmd),
+    /// Manage TLS certificates (server chains with keys, client CAs)
+    #[command(subcommand)]
+    Cert(cert::CertCmd),
     /// Show or create accounts
     #[command(subcommand)]
     Account(account::AccountCmd),
@@ -98,6 +101,7 @@ async fn dispatch(c: &Client, p: &Printer, cmd: Command) -> Result<i32, CliError
         Command::Eip(x) => network::run_eip(c, p, x).await,
         Command::Instance(x) => network::run_instance(c, p, x).await,
         Command::Sg(x) => sg::run(c, p, x).await,
+        Command::Cert(x) => cert::run(c, p, x).await,
         Command::Account(x) => account::run(c, p, x).await,
         Command::Status => system::run(c, p).await,
     }

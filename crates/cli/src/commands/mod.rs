@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod backend;
+pub mod cert;
 pub mod lb;
 pub mod network;
 pub mod rule;
@@ -27,6 +28,7 @@ pub fn field_map(cmd: &Command) -> FieldMap {
         Command::Rule(_) => rule::FIELDS,
         Command::Vpc(_) | Command::Subnet(_) | Command::Eip(_) | Command::Instance(_) => network::FIELDS,
         Command::Sg(_) => sg::FIELDS,
+        Command::Cert(_) => cert::FIELDS,
         Command::Account(_) => account::FIELDS,
         Command::Status => &[],
     }
