@@ -23,6 +23,9 @@ pub struct Counters {
     pub udp_flows_expired: AtomicU64,
     /// HTTP/2 connections closed for abuse (reset or CONTINUATION floods).
     pub h2_abusive: AtomicU64,
+    /// TLS handshakes that failed or timed out (no, or a refused, client
+    /// certificate; an old protocol version; no common suite).
+    pub tls_handshake_failed: AtomicU64,
 }
 
 impl Counters {
@@ -43,6 +46,7 @@ impl Counters {
             ("udp_table_full", g(&self.udp_table_full)),
             ("udp_flows_expired", g(&self.udp_flows_expired)),
             ("h2_abusive", g(&self.h2_abusive)),
+            ("tls_handshake_failed", g(&self.tls_handshake_failed)),
         ]
     }
 }

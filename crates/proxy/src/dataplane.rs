@@ -101,6 +101,12 @@ impl DataPlane {
         })
     }
 
+    /// Compiles `input` against the current snapshot (whose backend states,
+    /// counters and unchanged TLS configurations carry over).
+    pub fn compile(&self, input: &crate::ConfigInput, health: &weir_health::Table) -> Compiled {
+        Snapshot::compile(input, &self.snapshot(), health, &self.config.cookie_key)
+    }
+
     /// The revision of the last applied snapshot.
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
@@ -151,6 +157,15 @@ impl DataPlane {
             .iter()
             .map(|(k, l)| (*k, l.vserver_id.clone()))
             .collect();
+        // Bound, but refusing connections: its TLS configuration is broken.
+        let broken: Vec<(String, String)> = snapshot
+            .listeners
+            .values()
+            .filter_map(|l| match l.tls.as_ref().map(|t| &t.config) {
+                Some(Err(e)) => Some((l.vserver_id.clone(), format!("TLS configuration: {e}"))),
+                _ => None,
+            })
+            .collect();
         let mut to_bind = Vec::new();
         if let Ok(mut running) = self.running.lock() {
             running.retain(|key, r| {
@@ -199,7 +214,7 @@ impl DataPlane {
                 for r in running.values() {
                     states.insert(r.vserver_id.clone(), ListenerState::Bound);
                 }
-                for (vs, msg) in failed {
+                for (vs, msg) in failed.into_iter().chain(broken) {
                     states.insert(vs, ListenerState::Failed(msg));
                 }
             }

@@ -14,9 +14,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use weir_model::backend::Backend;
+use weir_model::certificate::Certificate;
 use weir_model::lb::{LoadBalancer, NetworkType};
 use weir_model::network::SecurityGroup;
-use weir_model::vserver::{Algorithm, HealthCheckType, PersistenceMode, Protocol, ProxyProtocol, VServer};
+use weir_model::vserver::{
+    Algorithm, HealthCheckType, PersistenceMode, Protocol, ProxyProtocol, Tls, TlsMode, VServer,
+};
+use weir_tls::server::{ServerCertMaterial, Settings};
 
 use weir_model::rule::Rule;
 
@@ -116,7 +120,70 @@ pub struct ListenerConfig {
     pub acl: Option<Arc<Acl>>,
     /// http/https VServers: rules, persistence, headers.
     pub http: Option<HttpConfig>,
+    /// https VServers: what handshakes run on.
+    pub tls: Option<Arc<TlsListener>>,
     pub stats: Arc<VsStats>,
+}
+
+/// An https VServer's TLS configuration, built from its `tls` setting.
+#[derive(Debug)]
+pub struct TlsListener {
+    /// The setting it was built from: certificates are immutable, so an
+    /// unchanged setting reuses the configuration (and its resumption
+    /// state); a changed one starts afresh, so no session resumes across a
+    /// change of certificate or mode.
+    pub spec: Tls,
+    /// The configuration, or why it could not be built (the listener then
+    /// refuses connections and the VServer shows the message).
+    pub config: Result<Arc<rustls::ServerConfig>, String>,
+}
+
+impl TlsListener {
+    fn build(spec: &Tls, certs: &HashMap<&str, &Certificate>) -> TlsListener {
+        TlsListener {
+            spec: spec.clone(),
+            config: tls_config(spec, certs),
+        }
+    }
+}
+
+fn tls_config(spec: &Tls, certs: &HashMap<&str, &Certificate>) -> Result<Arc<rustls::ServerConfig>, String> {
+    let get = |id: &str| {
+        certs
+            .get(id)
+            .copied()
+            .ok_or_else(|| format!("certificate {id} not found"))
+    };
+    let server = |id: &str| -> Result<ServerCertMaterial, String> {
+        let c = get(id)?;
+        let key = c
+            .private_key_pem
+            .as_deref()
+            .ok_or_else(|| format!("certificate {id} has no private key"))?;
+        let (chain, key) = weir_tls::validate::load_server(&c.certificate_pem, key)
+            .map_err(|e| format!("certificate {id}: {}", e.message))?;
+        Ok(ServerCertMaterial { chain, key })
+    };
+    let default = server(spec.server_certificate_id.as_deref().ok_or("no server certificate")?)?;
+    let extra = spec
+        .extra_certificate_ids
+        .iter()
+        .map(|id| server(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client_cas = match (spec.mode, spec.client_certificate_id.as_deref()) {
+        (TlsMode::TwoWay, Some(id)) => Some(
+            weir_tls::validate::load_cas(&get(id)?.certificate_pem)
+                .map_err(|e| format!("certificate {id}: {}", e.message))?,
+        ),
+        (TlsMode::TwoWay, None) => return Err("two_way needs a client certificate".into()),
+        (TlsMode::OneWay, _) => None,
+    };
+    weir_tls::server::config(Settings {
+        default,
+        extra,
+        client_cas,
+    })
+    .map_err(|e| e.to_string())
 }
 
 impl ListenerConfig {
@@ -200,6 +267,8 @@ pub struct ConfigInput {
     pub backends: Vec<Backend>,
     pub security_groups: Vec<SecurityGroup>,
     pub rules: Vec<Rule>,
+    /// The certificates https VServers name (others need not be loaded).
+    pub certificates: Vec<Certificate>,
 }
 
 /// A compiled snapshot and the backends that left the configuration.
@@ -222,6 +291,12 @@ impl Snapshot {
             .values()
             .map(|l| (l.vserver_id.as_str(), &l.stats))
             .collect();
+        let prev_tls: HashMap<&str, &Arc<TlsListener>> = prev
+            .listeners
+            .values()
+            .filter_map(|l| Some((l.vserver_id.as_str(), l.tls.as_ref()?)))
+            .collect();
+        let certs: HashMap<&str, &Certificate> = input.certificates.iter().map(|c| (c.id.as_str(), c)).collect();
         let mut rules_of: HashMap<&str, Vec<&Rule>> = HashMap::new();
         for r in &input.rules {
             rules_of.entry(r.vserver_id.as_str()).or_default().push(r);
@@ -312,6 +387,22 @@ impl Snapshot {
             let stats = prev_stats
                 .get(vs.id.as_str())
                 .map_or_else(Default::default, |s| Arc::clone(s));
+            let tls = match (vs.protocol, &vs.tls) {
+                (Protocol::Https, Some(spec)) => Some(match prev_tls.get(vs.id.as_str()) {
+                    Some(t) if t.spec == *spec && t.config.is_ok() => Arc::clone(t),
+                    _ => Arc::new(TlsListener::build(spec, &certs)),
+                }),
+                (Protocol::Https, None) => Some(Arc::new(TlsListener {
+                    spec: Tls {
+                        mode: TlsMode::OneWay,
+                        server_certificate_id: None,
+                        client_certificate_id: None,
+                        extra_certificate_ids: Vec::new(),
+                    },
+                    config: Err("no TLS settings".into()),
+                })),
+                _ => None,
+            };
             listeners.insert(
                 key,
                 Arc::new(ListenerConfig {
@@ -326,6 +417,7 @@ impl Snapshot {
                     proxy_protocol: vs.proxy_protocol,
                     acl,
                     http,
+                    tls,
                     stats,
                 }),
             );

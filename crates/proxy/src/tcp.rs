@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -45,6 +45,9 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
                     let cfg = dp.current.load().listeners.get(&key).cloned();
                     match cfg {
                         Some(cfg) if !admit(&dp, &cfg, &sock, peer, key) => {}
+                        Some(cfg) if cfg.tls.is_some() => {
+                            tokio::spawn(crate::http::serve_tls(dp.clone(), cfg, key, sock, peer));
+                        }
                         // HTTP connections get their own (smaller) task.
                         Some(cfg) if cfg.http.is_some() => {
                             tokio::spawn(crate::http::serve(dp.clone(), key, sock, peer));
@@ -184,12 +187,65 @@ pub(crate) async fn tunnel(
             tokio::try_join!(pipe(cr, uw, last, base), pipe(ur, cw, last, base)).map(|_| ())
         }
     };
+    watch(dp, both, last, base, idle_timeout, guard).await;
+}
+
+/// [`tunnel`] for a client behind a layer (TLS): copies through buffers.
+pub(crate) async fn tunnel_io<C: AsyncRead + AsyncWrite + Unpin>(
+    dp: &DataPlane,
+    client: C,
+    up: TcpStream,
+    idle_timeout: Duration,
+    guard: ActiveGuard,
+) {
+    let base = Instant::now();
+    let last_seen = AtomicU64::new(0);
+    let last = &last_seen;
+    let both = async move {
+        let (cr, cw) = tokio::io::split(client);
+        let (ur, uw) = up.into_split();
+        tokio::try_join!(copy(cr, uw, last, base), copy(ur, cw, last, base)).map(|_| ())
+    };
+    watch(dp, both, last, base, idle_timeout, guard).await;
+}
+
+/// Runs a relay until it ends, nothing moves for `idle_timeout`, or the
+/// backend is deleted and drained.
+async fn watch(
+    dp: &DataPlane,
+    relay: impl Future<Output = io::Result<()>>,
+    last: &AtomicU64,
+    base: Instant,
+    idle_timeout: Duration,
+    guard: ActiveGuard,
+) {
     tokio::select! {
-        _ = both => {}
+        _ = relay => {}
         _ = idle(last, base, idle_timeout) => Counters::inc(&dp.counters.idle_closed),
         _ = guard.backend().drained.cancelled() => Counters::inc(&dp.counters.drained_closed),
     }
     drop(guard);
+}
+
+/// Copies `r` to `w` until EOF (then half-closes `w`), for streams without
+/// readiness (TLS).
+async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut r: R,
+    mut w: W,
+    last: &AtomicU64,
+    base: Instant,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            w.shutdown().await?;
+            return Ok(());
+        }
+        w.write_all(&buf[..n]).await?;
+        w.flush().await?;
+        last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 /// Copies `r` to `w` until EOF (then half-closes `w`). The buffer exists

@@ -9,11 +9,12 @@ use weir_api::{BackendHealth, DataPlaneView, ListenerStatus, VServerStats};
 use weir_model::Kind;
 use weir_model::backend::Backend;
 use weir_model::backend::{BackendStatus, LastCheck};
+use weir_model::certificate::Certificate;
 use weir_model::lb::LoadBalancer;
 use weir_model::network::SecurityGroup;
 use weir_model::rule::Rule;
 use weir_model::vserver::VServer;
-use weir_proxy::{ConfigInput, DataPlane, ListenerState, Snapshot};
+use weir_proxy::{ConfigInput, DataPlane, ListenerState};
 use weir_store::{ListQuery, Store, TxnExt};
 
 /// How often listeners that failed to bind are tried again.
@@ -22,14 +23,30 @@ const BIND_RETRY: Duration = Duration::from_secs(5);
 async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
     store
         .read(|tx| {
-            Ok(ConfigInput {
+            let mut input = ConfigInput {
                 revision: tx.revision(),
                 lbs: tx.list::<LoadBalancer>(&ListQuery::new(Kind::LoadBalancer))?.items,
                 vservers: tx.list::<VServer>(&ListQuery::new(Kind::VServer))?.items,
                 backends: tx.list::<Backend>(&ListQuery::new(Kind::Backend))?.items,
                 security_groups: tx.list::<SecurityGroup>(&ListQuery::new(Kind::SecurityGroup))?.items,
                 rules: tx.list::<Rule>(&ListQuery::new(Kind::Rule))?.items,
-            })
+                certificates: Vec::new(),
+            };
+            // Only the certificates https VServers name.
+            let mut ids: Vec<&str> = input
+                .vservers
+                .iter()
+                .filter_map(|v| v.tls.as_ref())
+                .flat_map(|t| t.certificate_refs().into_iter().map(|(_, id)| id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut certificates = Vec::with_capacity(ids.len());
+            for id in ids {
+                certificates.extend(tx.get::<Certificate>(id)?);
+            }
+            input.certificates = certificates;
+            Ok(input)
         })
         .await
 }
@@ -48,7 +65,7 @@ pub async fn run(
         match load(&store).await {
             Ok(input) => {
                 let started = std::time::Instant::now();
-                let mut compiled = Snapshot::compile(&input, &dp.snapshot(), &health, &dp.config().cookie_key);
+                let mut compiled = dp.compile(&input, &health);
                 let keep = compiled.snapshot.backends.keys().cloned().collect();
                 checker.update(std::mem::take(&mut compiled.targets));
                 dp.apply(compiled).await;

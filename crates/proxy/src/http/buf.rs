@@ -83,20 +83,32 @@ impl Buf {
         }
     }
 
+    /// Reads once from any byte stream (a TLS stream): `fill` for streams
+    /// without readiness. Returns the bytes read; 0 at end of stream.
+    pub async fn fill_io<R: tokio::io::AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        self.make_room();
+        r.read_buf(&mut self.data).await
+    }
+
+    fn make_room(&mut self) {
+        if self.data.capacity() == 0 {
+            self.data = take_vec();
+        } else if self.data.capacity() - self.data.len() < CHUNK / 4 {
+            if self.r > 0 {
+                self.data.drain(..self.r);
+                self.r = 0;
+            }
+            self.data.reserve(CHUNK);
+        }
+    }
+
     /// Reads once from `s` (waiting until it is readable). Returns the
     /// bytes read; 0 at end of stream.
     pub async fn fill(&mut self, s: &TcpStream) -> io::Result<usize> {
         loop {
             s.readable().await?;
-            if self.data.capacity() == 0 {
-                self.data = take_vec();
-            } else if self.data.capacity() - self.data.len() < CHUNK / 4 {
-                if self.r > 0 {
-                    self.data.drain(..self.r);
-                    self.r = 0;
-                }
-                self.data.reserve(CHUNK);
-            }
+            self.make_room();
             match s.try_read_buf(&mut self.data) {
                 // Readiness was stale: wait for real, holding no memory.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::client::{self, ClientIo};
 use tokio::time::{Duration, Instant, timeout, timeout_at};
 
 use super::buf::Buf;
@@ -62,13 +64,13 @@ struct Record {
     header_ms: Option<f64>,
 }
 
-struct Conn {
+struct Conn<C> {
     dp: Arc<DataPlane>,
     /// The client's IP as text, for the forwarding headers.
     peer_ip: String,
     rec: Record,
     key: ListenerKey,
-    client: TcpStream,
+    client: C,
     peer: SocketAddr,
     /// Client bytes not yet forwarded.
     buf: Buf,
@@ -82,10 +84,10 @@ struct Conn {
 /// `run` state, and that stays small while idle because each request's
 /// exchange is boxed (an idle keep-alive connection costs a few hundred
 /// bytes of task state and no buffer).
-pub(crate) fn serve(
+pub(crate) fn serve<C: ClientIo>(
     dp: Arc<DataPlane>,
     key: ListenerKey,
-    client: TcpStream,
+    client: C,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> + Send {
     let c = Conn {
@@ -115,7 +117,7 @@ struct Plan {
     cookie_backend: Option<usize>,
 }
 
-impl Conn {
+impl<C: ClientIo> Conn<C> {
     /// True when the client opened with the HTTP/2 preface (h2c with prior
     /// knowledge); reads until the preface is confirmed or ruled out.
     async fn sniff_h2(&mut self, idle: Duration) -> bool {
@@ -129,7 +131,7 @@ impl Conn {
             if n == super::h2::PREFACE.len() {
                 return true;
             }
-            match timeout_at(deadline, self.buf.fill(&self.client)).await {
+            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return false,
             }
@@ -140,17 +142,18 @@ impl Conn {
     /// only this loop's small state; everything a request needs lives in a
     /// boxed future that exists while the request does.
     async fn run(mut self) {
-        let mut first = true;
+        // Over TLS, HTTP/2 is chosen by ALPN before this connection starts.
+        let mut first = self.client.tcp().is_some();
         let Some(mut idle) = self.dp.current.load().listeners.get(&self.key).map(|c| c.idle_timeout) else {
             return;
         };
-        {
+        if let Some(tcp) = self.client.tcp() {
             // A new connection's first request usually came with it: read it
             // now rather than wait for the poller to report it (one wake-up
             // less per connection, which `Connection: close` clients pay on
             // every request).
             let mut early = [0u8; 2048];
-            if let Ok((n, _)) = rustix::net::recv(&self.client, &mut early[..], rustix::net::RecvFlags::DONTWAIT)
+            if let Ok((n, _)) = rustix::net::recv(tcp, &mut early[..], rustix::net::RecvFlags::DONTWAIT)
                 && n > 0
             {
                 self.buf.push(&early[..n]);
@@ -188,37 +191,23 @@ impl Conn {
                 let prefix = self.buf.bytes().to_vec();
                 super::h2::serve(self.dp, self.key, self.client, self.peer, prefix).await;
             }
-            Next::Tunnel(up, guard, idle) => {
-                crate::tcp::tunnel(&self.dp, self.client, up, idle, guard).await;
-            }
+            Next::Tunnel(up, guard, idle) => match self.client.into_tcp() {
+                Ok(client) => crate::tcp::tunnel(&self.dp, client, up, idle, guard).await,
+                Err(client) => crate::tcp::tunnel_io(&self.dp, client, up, idle, guard).await,
+            },
             Next::KeepAlive | Next::Close => {}
         }
     }
 
     /// Waits (up to the keep-alive idle timeout: `None` after it) for the
     /// next request's first bytes and buffers them; `Some(false)` when the
-    /// client closed. Reads through a stack buffer, so a connection whose
-    /// readiness was stale holds no heap buffer while it waits for real.
+    /// client closed. This is the state idle connections sit in: no heap
+    /// buffer, a small future (see [`client::first_read`]).
     async fn await_request(&mut self, idle: Duration) -> Option<bool> {
-        loop {
-            // `poll_read_ready` keeps no waiter node in the future (smaller
-            // than `readable()`): this is the state idle connections sit in.
-            let client = &self.client;
-            match timeout(idle, std::future::poll_fn(|cx| client.poll_read_ready(cx))).await {
-                Err(_) => return None,
-                Ok(Err(_)) => return Some(false),
-                Ok(Ok(())) => {}
-            }
-            let mut first = [0u8; 2048];
-            match self.client.try_read(&mut first) {
-                Ok(0) => return Some(false),
-                Ok(n) => {
-                    self.buf.push(&first[..n]);
-                    return Some(true);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return Some(false),
-            }
+        match timeout(idle, client::first_read(&mut self.client, &mut self.buf)).await {
+            Err(_) => None,
+            Ok(Ok(n)) => Some(n > 0),
+            Ok(Err(_)) => Some(false),
         }
     }
 
@@ -276,7 +265,7 @@ impl Conn {
         cfg.stats.response(status);
         self.rec.status = status;
         self.rec.bytes_out += bytes.len() as u64;
-        if self.client.write_all(bytes).await.is_err() || !keep {
+        if client::send(&mut self.client, bytes).await.is_err() || !keep {
             return Next::Close;
         }
         Next::KeepAlive
@@ -292,7 +281,7 @@ impl Conn {
                     Err(HeadError::TooLarge) => return Err(Fail::BadRequest("request head too large")),
                 }
             }
-            match timeout_at(deadline, self.buf.fill(&self.client)).await {
+            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf)).await {
                 Err(_) => return Err(Fail::ClientTimeout),
                 Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
                 Ok(Ok(_)) => {}
@@ -367,7 +356,7 @@ impl Conn {
             out.extend_from_slice(b"\r\n");
         }
         if fwd.x_forwarded_proto {
-            out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+            out.extend_from_slice(http.proto_line);
         }
         match &fwd.host {
             Some(v) => {
@@ -405,8 +394,7 @@ impl Conn {
         self.buf.consume(h.len);
         drop(h);
         if plan.expect_continue && plan.framing != Framing::None && self.buf.is_empty() {
-            self.client
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            client::send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
                 .map_err(|_| Fail::ClientGone)?;
         }
@@ -474,7 +462,7 @@ impl Conn {
     }
 
     async fn read_client(&mut self, idle: Duration) -> Result<(), Fail> {
-        match timeout(idle, self.buf.fill(&self.client)).await {
+        match timeout(idle, client::fill(&mut self.client, &mut self.buf)).await {
             Err(_) => Err(Fail::ClientTimeout),
             Ok(Ok(0)) | Ok(Err(_)) => Err(Fail::ClientGone),
             Ok(Ok(_)) => Ok(()),
@@ -512,8 +500,9 @@ impl Conn {
                 && *rem >= SPLICE_MIN
                 && self.buf.is_empty()
                 && self.dp.config.splice
+                && let Some(tcp) = self.client.tcp()
             {
-                let moved = crate::splice::exact(&self.client, up, *rem, idle)
+                let moved = crate::splice::exact(tcp, up, *rem, idle)
                     .await
                     .map_err(|e| match e.kind() {
                         std::io::ErrorKind::TimedOut => Fail::ClientTimeout,
@@ -541,7 +530,9 @@ impl Conn {
                         self.out.clear();
                         write_response_head(&mut self.out, self.up_buf.bytes(), &r, None, false);
                         self.out.extend_from_slice(b"\r\n");
-                        self.client.write_all(&self.out).await.map_err(|_| Fail::ClientGone)?;
+                        client::send(&mut self.client, &self.out)
+                            .await
+                            .map_err(|_| Fail::ClientGone)?;
                         self.up_buf.consume(r.len);
                         continue;
                     }
@@ -572,7 +563,7 @@ impl Conn {
         self.rec.status = res.status;
         let http = cfg.http.as_ref();
         let cookie = match http.and_then(|h| h.cookies.as_ref()) {
-            Some(c) if plan.cookie_backend != Some(i) => c.value(i).map(|v| (c.name.as_str(), v)),
+            Some(c) if plan.cookie_backend != Some(i) => c.value(i).map(|v| (c.name.as_str(), v, c.attributes)),
             _ => None,
         };
         if res.status == 101 {
@@ -594,7 +585,9 @@ impl Conn {
             self.up_buf.consume(res.len);
             self.out.extend_from_slice(self.up_buf.bytes());
             self.up_buf.consume(self.up_buf.len());
-            self.client.write_all(&self.out).await.map_err(|_| Fail::ClientGone)?;
+            client::send(&mut self.client, &self.out)
+                .await
+                .map_err(|_| Fail::ClientGone)?;
             self.rec.bytes_out += self.out.len() as u64;
             if !self.buf.is_empty() {
                 up.write_all(self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
@@ -669,7 +662,7 @@ impl Conn {
                 *rem -= n as u64;
             }
             if !self.out.is_empty() {
-                if self.client.write_all(&self.out).await.is_err() {
+                if client::send(&mut self.client, &self.out).await.is_err() {
                     return false;
                 }
                 self.rec.bytes_out += self.out.len() as u64;
@@ -683,9 +676,10 @@ impl Conn {
                 && *rem >= SPLICE_MIN
                 && self.up_buf.is_empty()
                 && self.dp.config.splice
+                && let Some(tcp) = self.client.tcp()
             {
                 let moved = tokio::select! {
-                    r = crate::splice::exact(up, &self.client, *rem, idle) => r,
+                    r = crate::splice::exact(up, tcp, *rem, idle) => r,
                     _ = drained.cancelled() => {
                         Counters::inc(&self.dp.counters.drained_closed);
                         return false;
@@ -761,9 +755,12 @@ impl Body {
     }
 }
 
+/// A persistence cookie to set: name, value, attributes.
+type Cookie<'a> = (&'a str, &'a str, &'static str);
+
 /// Writes the status line and end-to-end headers of `r` (from `b`), plus
 /// the persistence cookie; the caller adds `Connection` and the blank line.
-fn write_response_head(out: &mut Vec<u8>, b: &[u8], r: &head::Response, cookie: Option<(&str, &str)>, dechunk: bool) {
+fn write_response_head(out: &mut Vec<u8>, b: &[u8], r: &head::Response, cookie: Option<Cookie<'_>>, dechunk: bool) {
     let st = r.status.min(999);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&[
@@ -784,7 +781,7 @@ fn write_response_head(out: &mut Vec<u8>, b: &[u8], r: &head::Response, cookie: 
         out.extend_from_slice(&b[f.value.clone()]);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some((name, value)) = cookie {
-        let _ = write!(out, "Set-Cookie: {name}={value}; Path=/; HttpOnly\r\n");
+    if let Some((name, value, attributes)) = cookie {
+        let _ = write!(out, "Set-Cookie: {name}={value}{attributes}\r\n");
     }
 }

@@ -1,4 +1,4 @@
-//! HTTP/2 from clients (h2c with prior knowledge; h2 over TLS later), on
+//! HTTP/2 from clients (h2c with prior knowledge, h2 over TLS by ALPN), on
 //! hyper's server with its limits set explicitly, forwarded to backends as
 //! HTTP/1.1 over the same pooled connections as HTTP/1.1 clients.
 //!
@@ -44,7 +44,13 @@ const MAX_STREAMS: u32 = 100;
 const MAX_HEADER_LIST: u32 = 64 * 1024;
 
 /// Serves an HTTP/2 connection whose first bytes (`prefix`) were already read.
-pub(crate) async fn serve(dp: Arc<DataPlane>, key: ListenerKey, client: TcpStream, peer: SocketAddr, prefix: Vec<u8>) {
+pub(crate) async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    dp: Arc<DataPlane>,
+    key: ListenerKey,
+    client: C,
+    peer: SocketAddr,
+    prefix: Vec<u8>,
+) {
     let resets = Arc::new(AtomicUsize::new(0));
     let abusive = Arc::new(Notify::new());
     let io = hyper_util::rt::TokioIo::new(Prefixed {
@@ -259,7 +265,7 @@ async fn forward(
         let _ = write!(out, "X-Real-IP: {ip}\r\n");
     }
     if fwd.x_forwarded_proto {
-        out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+        out.extend_from_slice(http.proto_line);
     }
     let has_body = !hyper::body::Body::is_end_stream(&body);
     let chunked = has_body && !has_length;
@@ -320,7 +326,7 @@ async fn forward(
         if let Some(c) = &http.cookies
             && cookie_backend != Some(i)
             && let Some(v) = c.value(i)
-            && let Ok(v) = HeaderValue::from_str(&format!("{}={v}; Path=/; HttpOnly", c.name))
+            && let Ok(v) = HeaderValue::from_str(&format!("{}={v}{}", c.name, c.attributes))
         {
             headers.append(http::header::SET_COOKIE, v);
         }
@@ -477,12 +483,12 @@ impl hyper::body::Body for ChannelBody {
 }
 
 /// A stream whose first bytes were already read.
-struct Prefixed {
+struct Prefixed<C> {
     prefix: Bytes,
-    inner: TcpStream,
+    inner: C,
 }
 
-impl AsyncRead for Prefixed {
+impl<C: AsyncRead + Unpin> AsyncRead for Prefixed<C> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.remaining());
@@ -494,7 +500,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<C: AsyncWrite + Unpin> AsyncWrite for Prefixed<C> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }

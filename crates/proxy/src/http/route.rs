@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicUsize;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use weir_model::rule::Rule;
-use weir_model::vserver::{Algorithm, ForwardHeaders, PersistenceMode, VServer};
+use weir_model::vserver::{Algorithm, ForwardHeaders, PersistenceMode, Protocol, VServer};
 
 use crate::sched::{Maglev, Wrr};
 use crate::snapshot::{BackendState, Scheduler, pick_from};
@@ -89,6 +89,8 @@ struct Route {
 #[derive(Debug)]
 pub struct Cookies {
     pub name: String,
+    /// The attributes after the value (`Secure` on https VServers).
+    pub attributes: &'static str,
     /// Values by backend index.
     values: Vec<String>,
     by_value: HashMap<String, usize>,
@@ -127,6 +129,8 @@ pub struct HttpConfig {
     pub default: Group,
     pub cookies: Option<Cookies>,
     pub forward: ForwardHeaders,
+    /// The `X-Forwarded-Proto` line for this VServer's protocol.
+    pub proto_line: &'static [u8],
 }
 
 /// The opaque cookie value naming `backend_id` on `vserver_id`.
@@ -178,7 +182,17 @@ impl HttpConfig {
                 };
                 let values: Vec<String> = all.iter().map(|b| cookie_value(key, &vs.id, &b.id)).collect();
                 let by_value = values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect();
-                Some(Cookies { name, values, by_value })
+                let attributes = if vs.protocol == Protocol::Https {
+                    "; Path=/; HttpOnly; Secure"
+                } else {
+                    "; Path=/; HttpOnly"
+                };
+                Some(Cookies {
+                    name,
+                    attributes,
+                    values,
+                    by_value,
+                })
             }
             _ => None,
         };
@@ -192,6 +206,11 @@ impl HttpConfig {
                 x_forwarded_proto: true,
                 host: None,
             }),
+            proto_line: if vs.protocol == Protocol::Https {
+                b"X-Forwarded-Proto: https\r\n"
+            } else {
+                b"X-Forwarded-Proto: http\r\n"
+            },
         }
     }
 
