@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 use crate::backends::{add_backend, lb_with_vserver};
 use crate::kit::{ADMIN, Server};
@@ -132,16 +132,20 @@ fn broken(what: &str) -> std::io::Error {
 
 /// A buffered connection that parses HTTP/1.1 framing, optionally counting
 /// every raw byte it reads.
+/// A byte stream the kit can speak HTTP/1.1 over (TCP, or TLS over it).
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 struct Wire {
-    io: TcpStream,
+    io: Box<dyn Io>,
     buf: Vec<u8>,
     count: Option<Arc<AtomicUsize>>,
 }
 
 impl Wire {
-    fn new(io: TcpStream, count: Option<Arc<AtomicUsize>>) -> Wire {
+    fn new(io: impl Io + 'static, count: Option<Arc<AtomicUsize>>) -> Wire {
         Wire {
-            io,
+            io: Box::new(io),
             buf: Vec::new(),
             count,
         }
@@ -495,9 +499,19 @@ impl Client {
         Client { w: Wire::new(io, None) }
     }
 
+    /// A client over an established stream (e.g. a TLS session).
+    pub fn over(io: impl Io + 'static) -> Client {
+        Client { w: Wire::new(io, None) }
+    }
+
     /// Writes `bytes`, bounded by `WAIT`.
     pub async fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match tokio::time::timeout(WAIT, self.w.io.write_all(bytes)).await {
+        let io = &mut self.w.io;
+        let write = async move {
+            io.write_all(bytes).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout(WAIT, write).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out")),
         }
@@ -577,7 +591,7 @@ pub async fn fetch(target: SocketAddr, bytes: &[u8]) -> Response {
 /// `within`. Write errors are ignored: a peer may answer and close before
 /// reading everything. Returns what was read and whether the peer closed.
 pub async fn send_and_read_to_close(target: SocketAddr, bytes: Vec<u8>, within: Duration) -> (Vec<u8>, bool) {
-    let (mut r, mut w) = Client::connect(target).await.w.io.into_split();
+    let (mut r, mut w) = tokio::io::split(Client::connect(target).await.w.io);
     let writer = tokio::spawn(async move {
         let _ = tokio::time::timeout(WAIT, w.write_all(&bytes)).await;
         w // keep the write side open until the reader is done

@@ -7,6 +7,7 @@
 mod kit;
 
 mod backends;
+mod certs;
 mod cli;
 mod durability;
 mod export;
@@ -20,6 +21,7 @@ mod l7_counters;
 mod l7_h2;
 mod l7_live;
 mod l7_strict;
+mod l7_tls;
 mod resources;
 mod tenancy;
 mod validation;
