@@ -105,11 +105,31 @@ impl Buf {
 
     /// Reads once from `s` (waiting until it is readable). Returns the
     /// bytes read; 0 at end of stream.
+    ///
+    /// A short read means the socket's receive queue was drained, so the
+    /// readiness is cleared right there (as tokio's own `poll_read` does),
+    /// and the next call waits for the poller instead of paying a `recv`
+    /// that finds nothing. The clear goes through `try_io`, which skips it
+    /// when an event arrived since the read began: no wake-up is lost.
     pub async fn fill(&mut self, s: &TcpStream) -> io::Result<usize> {
         loop {
             s.readable().await?;
             self.make_room();
-            match s.try_read_buf(&mut self.data) {
+            let space = self.data.capacity() - self.data.len();
+            let mut drained = 0;
+            let data = &mut self.data;
+            let r = s.try_io(tokio::io::Interest::READABLE, || {
+                let (n, _) =
+                    rustix::net::recv(s, rustix::buffer::spare_capacity(data), rustix::net::RecvFlags::empty())
+                        .map_err(io::Error::from)?;
+                if n > 0 && n < space {
+                    drained = n;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained > 0 => return Ok(drained),
                 // Readiness was stale: wait for real, holding no memory.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
                 r => return r,
