@@ -334,6 +334,17 @@ async fn forward(
             *h = headers;
         }
         up_buf.consume(res.len);
+        // The whole body is already here (the common small response):
+        // answer at once, the backend connection straight back to the pool,
+        // no relay task and no channel.
+        if let Some(data) = whole_body(&mut up_buf, res.framing) {
+            drop(active);
+            if res.keep_alive && up_buf.is_empty() {
+                backend.pool.put(up);
+            }
+            let body = http_body_util::Full::new(data).map_err(|never| match never {}).boxed();
+            return resp.body(body).map_err(|_| BAD_GATEWAY);
+        }
         let (tx, rx) = mpsc::channel(4);
         let backend = backend.clone();
         let keepalive = res.keep_alive;
@@ -410,6 +421,32 @@ async fn read_head(
             Ok(Ok(0)) | Ok(Err(_)) => return Err(BAD_GATEWAY),
             Ok(Ok(_)) => {}
         }
+    }
+}
+
+/// The body, when all of it is in `buf` (consumed from it); `None` when
+/// more is to come from the backend.
+fn whole_body(buf: &mut Buf, framing: Framing) -> Option<Bytes> {
+    let avail = buf.bytes();
+    match framing {
+        Framing::None => Some(Bytes::new()),
+        Framing::Length(n) if avail.len() as u64 >= n => {
+            let n = n as usize;
+            let data = Bytes::copy_from_slice(&avail[..n]);
+            buf.consume(n);
+            Some(data)
+        }
+        Framing::Chunked => {
+            let mut c = Chunked::default();
+            let mut out = Vec::new();
+            let used = c.feed(avail, |r| out.extend_from_slice(&avail[r])).ok()?;
+            if !c.done() {
+                return None;
+            }
+            buf.consume(used);
+            Some(Bytes::from(out))
+        }
+        _ => None,
     }
 }
 
