@@ -68,7 +68,9 @@ pub(crate) async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             handle(dp.clone(), key, peer, req, guard)
         })
     };
-    let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let streams = super::streams::Streams::default();
+    let mut running = super::streams::Running::new();
+    let mut b = hyper::server::conn::http2::Builder::new(streams.clone());
     b.timer(hyper_util::rt::TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS)
         .max_header_list_size(MAX_HEADER_LIST)
@@ -84,7 +86,7 @@ pub(crate) async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .get(&key)
         .map_or(std::time::Duration::from_secs(60), |c| c.idle_timeout);
     tokio::select! {
-        r = conn.as_mut() => {
+        r = streams.drive(&mut running, conn.as_mut()) => {
             if let Err(e) = r {
                 // h2's own flood limits end the connection with ENHANCE_YOUR_CALM.
                 let calm = std::error::Error::source(&e)
@@ -99,7 +101,7 @@ pub(crate) async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         _ = abusive.notified() => {
             Counters::inc(&dp.counters.h2_abusive);
             conn.as_mut().graceful_shutdown();
-            let _ = timeout(idle, conn.as_mut()).await;
+            let _ = timeout(idle, streams.drive(&mut running, conn.as_mut())).await;
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod path;
 pub mod pool;
 mod respond;
 pub mod route;
+mod streams;
 mod tls;
 mod upstream;
 
