@@ -32,6 +32,9 @@ pub(crate) async fn serve_tls(
     drop(cfg);
     let stream = match timeout(idle, tokio_rustls::TlsAcceptor::from(config).accept(sock)).await {
         Ok(Ok(s)) => s,
+        // A client that leaves without finishing (a port probe, a closed
+        // tab) is not a failed handshake; a refused one is.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
         Ok(Err(e)) => {
             Counters::inc(&dp.counters.tls_handshake_failed);
             tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
