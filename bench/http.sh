@@ -37,6 +37,8 @@ CPU=${CPU:-1}
 FWD=${FWD:-1}
 KEEP=${KEEP:-1}
 BUILD=${BUILD:-1} # 0: use the binaries already in target/release
+TESTS=${TESTS:-small-ka 64k-ka conn-close latency-c1} # a subset for quick looks
+CONTENDERS=${CONTENDERS:-direct weir haproxy nginx}    # a subset, e.g. for profiling one proxy
 # WEIR_COMMIT: the commit to print when the tree is not a git checkout.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -613,8 +615,8 @@ main() {
     local r t c
     for ((r = 1; r <= ROUNDS; r++)); do
         log "round $r/$ROUNDS"
-        for t in small-ka 64k-ka conn-close latency-c1; do
-            for c in $(rotate $((r - 1)) direct weir haproxy nginx); do
+        for t in $TESTS; do
+            for c in $(rotate $((r - 1)) $CONTENDERS); do
                 run_wrk "$r" "$t" "$c"
                 if [[ $t == conn-close ]]; then sleep 1; else sleep 0.5; fi
             done
