@@ -100,48 +100,7 @@ wait_ok() { # addr port: until GET / answers "ok" (10 s)
 
 # addr port → TCP connections the proxy still holds on its listening address
 # (TIME-WAIT aside): its client connections, not its upstream pool.
-client_conns() { ss -Htan "src $1:$2" 2>/dev/null | awk '$1 != "LISTEN" && $1 != "TIME-WAIT"' | wc -l; }
-
-nginx_worker() { # master pid → its worker's pid (10 s)
-    local i w=""
-    for ((i = 0; i < 100; i++)); do
-        w=$(pgrep -P "$1" | head -1 || true)
-        [[ -n $w ]] && break
-        sleep 0.1
-    done
-    echo "$w"
-}
-
 # ---------------------------------------------------------------- setup
-install_tools() {
-    local need=()
-    command -v haproxy >/dev/null || need+=(haproxy)
-    command -v nginx >/dev/null || need+=(nginx)
-    command -v wrk >/dev/null || need+=(wrk)
-    command -v jq >/dev/null || need+=(jq)
-    command -v curl >/dev/null || need+=(curl)
-    command -v bc >/dev/null || need+=(bc)
-    command -v taskset >/dev/null || need+=(util-linux)
-    command -v ss >/dev/null || need+=(iproute2)
-    command -v pgrep >/dev/null || need+=(procps)
-    if ((${#need[@]})); then
-        log "installing ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    fi
-}
-
-raise_nofile() {
-    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-    # A proxy holds up to two descriptors per connection (Weir's layer-4 relay
-    # one upstream connection per client connection), plus its own.
-    local max=$((($(ulimit -n) - 1000) / 2))
-    if ((IDLE_CONNS > max)); then
-        log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
-        IDLE_CONNS=$max
-    fi
-}
-
 # The origin: nginx, one worker, `return 200 "ok"` at / and a 64 KiB file at
 # /64k with sendfile. Keep-alive without a request cap, so no proxy's upstream
 # connections get closed by the origin during a run.
@@ -588,7 +547,7 @@ report() {
 # ---------------------------------------------------------------- main
 main() {
     [[ $(id -u) == 0 ]] || die "run as root (apt-get, ulimit -n)"
-    install_tools
+    install_tools wrk:wrk bc:bc
     raise_nofile
     if [[ $BUILD == 1 ]]; then
         log "building (cargo build --release -p weir -p weir-bench)"
@@ -616,6 +575,7 @@ main() {
     for ((r = 1; r <= ROUNDS; r++)); do
         log "round $r/$ROUNDS"
         for t in $TESTS; do
+            # shellcheck disable=SC2086 # a list, split on purpose
             for c in $(rotate $((r - 1)) $CONTENDERS); do
                 run_wrk "$r" "$t" "$c"
                 if [[ $t == conn-close ]]; then sleep 1; else sleep 0.5; fi

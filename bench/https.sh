@@ -134,51 +134,7 @@ wait_ok_both() { # addr port
 
 # addr port → TCP connections the proxy still holds on its listening address
 # (TIME-WAIT aside): its client connections, not its upstream pool.
-client_conns() { ss -Htan "src $1:$2" 2>/dev/null | awk '$1 != "LISTEN" && $1 != "TIME-WAIT"' | wc -l; }
-
-nginx_worker() { # master pid → its worker's pid (10 s)
-    local i w=""
-    for ((i = 0; i < 100; i++)); do
-        w=$(pgrep -P "$1" | head -1 || true)
-        [[ -n $w ]] && break
-        sleep 0.1
-    done
-    echo "$w"
-}
-
 # ---------------------------------------------------------------- setup
-install_tools() {
-    local need=()
-    command -v haproxy >/dev/null || need+=(haproxy)
-    command -v nginx >/dev/null || need+=(nginx)
-    command -v wrk >/dev/null || need+=(wrk)
-    command -v h2load >/dev/null || need+=(nghttp2-client)
-    command -v openssl >/dev/null || need+=(openssl)
-    command -v jq >/dev/null || need+=(jq)
-    command -v curl >/dev/null || need+=(curl)
-    command -v bc >/dev/null || need+=(bc)
-    command -v taskset >/dev/null || need+=(util-linux)
-    command -v ss >/dev/null || need+=(iproute2)
-    command -v pgrep >/dev/null || need+=(procps)
-    if ((${#need[@]})); then
-        log "installing ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    fi
-}
-
-raise_nofile() {
-    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-    # A proxy holds a descriptor per client connection plus its upstream
-    # pool; the client (its own process, the same limit) one per connection.
-    # Kept to half the limit, as http.sh does, for headroom.
-    local max=$((($(ulimit -n) - 1000) / 2))
-    if ((IDLE_CONNS > max)); then
-        log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
-        IDLE_CONNS=$max
-    fi
-}
-
 # One ECDSA P-256 certificate and key for every TLS server of the run; HAProxy
 # wants both in one file.
 make_cert() {
@@ -730,7 +686,7 @@ versions() {
 # ---------------------------------------------------------------- main
 main() {
     [[ $(id -u) == 0 ]] || die "run as root (apt-get, ulimit -n)"
-    install_tools
+    install_tools wrk:wrk h2load:nghttp2-client openssl:openssl bc:bc
     raise_nofile
     if [[ $BUILD == 1 ]]; then
         log "building (cargo build --release -p weir -p weir-bench)"
@@ -766,6 +722,7 @@ main() {
     for ((r = 1; r <= ROUNDS; r++)); do
         log "round $r/$ROUNDS"
         for t in $TESTS; do
+            # shellcheck disable=SC2086 # a list, split on purpose
             for c in $(rotate $((r - 1)) $CONTENDERS); do
                 run_one "$r" "$t" "$c"
                 if [[ $t == handshakes ]]; then sleep 1; else sleep 0.5; fi

@@ -80,34 +80,6 @@ wait_listen() { # proto(t|u) addr port: until a socket listens there (10 s)
 }
 
 # ---------------------------------------------------------------- setup
-install_tools() {
-    local need=()
-    command -v haproxy >/dev/null || need+=(haproxy)
-    command -v nginx >/dev/null || need+=(nginx)
-    [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || need+=(libnginx-mod-stream)
-    command -v iperf3 >/dev/null || need+=(iperf3)
-    command -v jq >/dev/null || need+=(jq)
-    command -v curl >/dev/null || need+=(curl)
-    command -v taskset >/dev/null || need+=(util-linux)
-    command -v ss >/dev/null || need+=(iproute2)
-    command -v pgrep >/dev/null || need+=(procps)
-    if ((${#need[@]})); then
-        log "installing ${need[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    fi
-}
-
-raise_nofile() {
-    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-    # The proxy holds two descriptors per connection, plus its own.
-    local max=$((($(ulimit -n) - 1000) / 2))
-    if ((IDLE_CONNS > max)); then
-        log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
-        IDLE_CONNS=$max
-    fi
-}
-
 start_origin() {
     start_bg iperf3 iperf3 -s -B "$ORIGIN" -p 5201
     start_bg origin "$BIN/l4-origin" --tcp "$ORIGIN:7000" --udp "$ORIGIN:7001"
@@ -465,7 +437,8 @@ report() {
 # ---------------------------------------------------------------- main
 main() {
     [[ $(id -u) == 0 ]] || die "run as root (apt-get, ulimit -n)"
-    install_tools
+    install_tools iperf3:iperf3
+    [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || install_package libnginx-mod-stream
     raise_nofile
     log "building (cargo build --release -p weir -p weir-bench)"
     (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)

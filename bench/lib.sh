@@ -58,3 +58,44 @@ rotate() { # k items… → the items rotated left by k
     for ((i = 0; i < n; i++)); do out+=("${items[$(((i + k) % n))]}"); done
     echo "${out[@]}"
 }
+
+install_tools() { # command:package… beyond the common set; installs what is missing
+    local need=() pair
+    for pair in haproxy:haproxy nginx:nginx jq:jq curl:curl taskset:util-linux ss:iproute2 pgrep:procps "$@"; do
+        command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+    done
+    if ((${#need[@]})); then
+        log "installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+}
+
+raise_nofile() { # raises the open-files limit; lowers IDLE_CONNS to half of it
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    # A proxy holds up to two descriptors per connection (a client's and an
+    # upstream one), plus its own; the client one per connection.
+    local max=$((($(ulimit -n) - 1000) / 2))
+    if ((IDLE_CONNS > max)); then
+        log "open-files limit $(ulimit -n): IDLE_CONNS lowered to $max"
+        IDLE_CONNS=$max
+    fi
+}
+
+install_package() { # a Debian package (no command to check for)
+    log "installing $1"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
+client_conns() { ss -Htan "src $1:$2" 2>/dev/null | awk '$1 != "LISTEN" && $1 != "TIME-WAIT"' | wc -l; }
+
+nginx_worker() { # master pid → its worker's pid (10 s)
+    local i w=""
+    for ((i = 0; i < 100; i++)); do
+        w=$(pgrep -P "$1" | head -1 || true)
+        [[ -n $w ]] && break
+        sleep 0.1
+    done
+    echo "$w"
+}

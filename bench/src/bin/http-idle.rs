@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -29,47 +29,12 @@ fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
     arg(name).with_context(|| format!("{name} is required (and must parse)"))
 }
 
-fn invalid(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
-}
-
 /// One request on a new connection; the stream stays open after the response.
 async fn one_request(addr: SocketAddr, req: Arc<Vec<u8>>) -> std::io::Result<TcpStream> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     s.write_all(&req).await?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    // Headers, then Content-Length bytes of body.
-    let (head_end, body_len) = loop {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(invalid("closed before the response headers"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-            if !head.starts_with("http/1.1 200") {
-                return Err(invalid(head.lines().next().unwrap_or("no status line")));
-            }
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| invalid("no Content-Length"))?;
-            break (i + 4, len);
-        }
-        if buf.len() > 64 * 1024 {
-            return Err(invalid("response headers over 64 KiB"));
-        }
-    };
-    while buf.len() < head_end + body_len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(invalid("closed before the end of the body"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    weir_bench::read_response(&mut s).await?;
     Ok(s)
 }
 

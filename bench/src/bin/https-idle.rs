@@ -34,7 +34,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
@@ -52,10 +52,6 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
 
 fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
     arg(name).with_context(|| format!("{name} is required (and must parse)"))
-}
-
-fn invalid(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
 }
 
 /// Accepts any certificate; verifies the handshake signatures with it.
@@ -111,42 +107,6 @@ fn client_config() -> anyhow::Result<Arc<ClientConfig>> {
     Ok(Arc::new(cfg))
 }
 
-/// Reads one response (headers, then Content-Length bytes of body).
-async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let (head_end, body_len) = loop {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(invalid("closed before the response headers"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-            if !head.starts_with("http/1.1 200") {
-                return Err(invalid(head.lines().next().unwrap_or("no status line")));
-            }
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| invalid("no Content-Length"))?;
-            break (i + 4, len);
-        }
-        if buf.len() > 64 * 1024 {
-            return Err(invalid("response headers over 64 KiB"));
-        }
-    };
-    while buf.len() < head_end + body_len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(invalid("closed before the end of the body"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(())
-}
-
 /// A handshake and one request on a new connection; the stream stays open
 /// after the response.
 async fn one_request(
@@ -160,7 +120,7 @@ async fn one_request(
     let mut s = tls.connect(name, s).await?;
     s.write_all(&req).await?;
     s.flush().await?;
-    read_response(&mut s).await?;
+    weir_bench::read_response(&mut s).await?;
     Ok(s)
 }
 
@@ -217,7 +177,7 @@ async fn one_close(
     let mut s = tls.connect(name, s).await?;
     s.write_all(&req).await?;
     s.flush().await?;
-    read_response(&mut s).await?;
+    weir_bench::read_response(&mut s).await?;
     // The server may have closed already: a failed close_notify is no error.
     let _ = s.shutdown().await;
     Ok(())

@@ -1,0 +1,43 @@
+//! Helpers the benchmark clients share.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+pub fn invalid(msg: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// Reads one response (headers, then Content-Length bytes of body).
+pub async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let (head_end, body_len) = loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(invalid("closed before the response headers"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 200") {
+                return Err(invalid(head.lines().next().unwrap_or("no status line")));
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| invalid("no Content-Length"))?;
+            break (i + 4, len);
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(invalid("response headers over 64 KiB"));
+        }
+    };
+    while buf.len() < head_end + body_len {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(invalid("closed before the end of the body"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(())
+}
