@@ -208,18 +208,13 @@ async fn forward(
         return Err(BAD_REQUEST);
     }
     let target = path::normalize(pq).map_err(|_| BAD_REQUEST)?;
-    let host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| key.addr.to_string());
+    let host: std::borrow::Cow<'_, str> = match parts.uri.authority() {
+        Some(a) => a.as_str().into(),
+        None => match parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()) {
+            Some(h) => h.into(),
+            None => key.addr.to_string().into(),
+        },
+    };
     let group = http.route(&host_key(&host), &target.path);
     let pinned = http.cookies.as_ref().and_then(|c| {
         let values = parts.headers.get_all(http::header::COOKIE).iter().map(|v| v.as_bytes());
@@ -310,7 +305,8 @@ async fn forward(
             }
             Err(e) => return Err(e),
         };
-        let b = up_buf.bytes();
+        // One copy of the head; the header values are slices of it.
+        let b = Bytes::copy_from_slice(&up_buf.bytes()[..res.len]);
         let mut resp = Response::builder().status(res.status);
         let mut headers = HeaderMap::with_capacity(res.fields.len() + 1);
         for f in &res.fields {
@@ -320,7 +316,7 @@ async fn forward(
             }
             if let (Ok(n), Ok(v)) = (
                 http::HeaderName::from_bytes(n),
-                HeaderValue::from_bytes(&b[f.value.clone()]),
+                HeaderValue::from_maybe_shared(b.slice(f.value.clone())),
             ) {
                 headers.append(n, v);
             }
