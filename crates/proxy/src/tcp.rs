@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_model::vserver::ProxyProtocol;
@@ -21,6 +22,10 @@ use crate::dataplane::{DataPlane, socket_for};
 use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
 use crate::{proxy_protocol, splice};
 
+/// A listening socket; accepted sockets are not registered with the
+/// poller until their connection needs it.
+type Listener = AsyncFd<std::net::TcpListener>;
+
 /// Connect attempts per client connection: the first pick and two retries.
 const ATTEMPTS: usize = 3;
 /// Relay buffer, allocated only while data flows (idle connections hold none).
@@ -29,32 +34,41 @@ const BUF: usize = 16 * 1024;
 pub(crate) async fn bind(dp: Arc<DataPlane>, key: ListenerKey, stop: CancellationToken) -> io::Result<()> {
     let s = socket_for(key.addr, false)?;
     s.listen(4096)?;
-    let listener = TcpListener::from_std(s.into())?;
+    // `AsyncFd::new` is deprecated for types whose descriptor could change
+    // or close while registered; a `std::net::TcpListener` owned by the
+    // `AsyncFd` keeps its one descriptor until the `AsyncFd` (which
+    // deregisters first) drops it, which is the contract `register` states.
+    #[allow(deprecated)]
+    let listener = AsyncFd::new(std::net::TcpListener::from(s))?;
     tokio::spawn(accept_loop(dp, key, listener, stop));
     Ok(())
 }
 
-async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener, stop: CancellationToken) {
+async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: Listener, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
+            r = accept(&listener) => match r {
                 Ok((sock, peer)) => {
                     Counters::inc(&dp.counters.tcp_accepted);
                     // One snapshot read per connection.
                     let cfg = dp.current.load().listeners.get(&key).cloned();
                     match cfg {
                         Some(cfg) if !admit(&dp, &cfg, &sock, peer, key) => {}
-                        Some(cfg) if cfg.tls.is_some() => {
-                            tokio::spawn(crate::http::serve_tls(dp.clone(), cfg, key, sock, peer));
+                        // Plain HTTP: registered with the poller only if it
+                        // has to wait (`Lazy`), in its own (smaller) task.
+                        Some(cfg) if cfg.http.is_some() && cfg.tls.is_none() => {
+                            tokio::spawn(crate::http::serve(dp.clone(), key, crate::http::Lazy::new(sock), peer));
                         }
-                        // HTTP connections get their own (smaller) task.
-                        Some(cfg) if cfg.http.is_some() => {
-                            tokio::spawn(crate::http::serve(dp.clone(), key, sock, peer));
-                        }
-                        Some(cfg) => {
-                            tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
-                        }
+                        Some(cfg) => match TcpStream::from_std(sock) {
+                            Ok(sock) if cfg.tls.is_some() => {
+                                tokio::spawn(crate::http::serve_tls(dp.clone(), cfg, key, sock, peer));
+                            }
+                            Ok(sock) => {
+                                tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot register an accepted connection"),
+                        },
                         None => {}
                     }
                 }
@@ -68,13 +82,44 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: TcpListener
     }
 }
 
+/// Accepts one connection as a non-blocking socket not yet registered with
+/// the poller (the caller registers it if and when it needs to).
+async fn accept(listener: &Listener) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    use rustix::net::SocketFlags;
+    loop {
+        let mut ready = listener.readable().await?;
+        let r = ready.try_io(|l| {
+            rustix::net::acceptfrom_with(l.get_ref(), SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+                .map_err(io::Error::from)
+        });
+        match r {
+            Err(_would_block) => {}
+            Ok(Ok((fd, addr))) => {
+                let sock = std::net::TcpStream::from(fd);
+                let peer = match addr.and_then(|a| SocketAddr::try_from(a).ok()) {
+                    Some(p) => p,
+                    None => sock.peer_addr()?,
+                };
+                return Ok((sock, peer));
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
 /// The security-group check on a new connection (denied: reset at once,
 /// counted); sets no-delay on admitted ones.
-fn admit(dp: &DataPlane, cfg: &ListenerConfig, client: &TcpStream, peer: SocketAddr, key: ListenerKey) -> bool {
+fn admit(
+    dp: &DataPlane,
+    cfg: &ListenerConfig,
+    client: &std::net::TcpStream,
+    peer: SocketAddr,
+    key: ListenerKey,
+) -> bool {
     if !cfg.allows(key.addr.port(), peer.ip()) {
         Counters::inc(&dp.counters.acl_denied);
         // Closed at once, with a reset so the client is not left waiting.
-        let _ = client.set_zero_linger();
+        let _ = socket2::SockRef::from(client).set_linger(Some(Duration::ZERO));
         return false;
     }
     let _ = client.set_nodelay(true);

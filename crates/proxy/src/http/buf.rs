@@ -91,6 +91,20 @@ impl Buf {
         r.read_buf(&mut self.data).await
     }
 
+    /// Reads what `fd` has now, without waiting (`WouldBlock` when nothing).
+    pub fn recv_now(&mut self, fd: impl std::os::fd::AsFd) -> io::Result<usize> {
+        self.make_room();
+        let flags = rustix::net::RecvFlags::DONTWAIT;
+        match rustix::net::recv(fd, rustix::buffer::spare_capacity(&mut self.data), flags) {
+            Ok((n, _)) => Ok(n),
+            Err(e) => {
+                // Nothing there: hold no memory while waiting.
+                self.release();
+                Err(e.into())
+            }
+        }
+    }
+
     fn make_room(&mut self) {
         if self.data.capacity() == 0 {
             self.data = take_vec();

@@ -143,7 +143,7 @@ impl<C: ClientIo> Conn<C> {
     /// boxed future that exists while the request does.
     async fn run(mut self) {
         // Over TLS, HTTP/2 is chosen by ALPN before this connection starts.
-        let mut first = self.client.tcp().is_some();
+        let mut first = C::CLEARTEXT;
         let Some(mut idle) = self.dp.current.load().listeners.get(&self.key).map(|c| c.idle_timeout) else {
             return;
         };

@@ -16,6 +16,7 @@ mod streams;
 mod tls;
 mod upstream;
 
+pub(crate) use client::Lazy;
 pub(crate) use h1::serve;
 pub use route::HttpConfig;
 pub(crate) use tls::serve_tls;

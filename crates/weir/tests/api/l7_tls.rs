@@ -711,3 +711,62 @@ async fn websocket_and_large_bodies_over_tls() {
     c.send(&big).await;
     assert_eq!(c.read_raw(big.len()).await, big, "echoed through the tunnel");
 }
+
+#[tokio::test]
+async fn rules_and_cookie_persistence_work_the_same_over_tls() {
+    let s = Server::start().await;
+    let ca = Pki::new("Weir Test CA");
+    let cert = upload_server(&s, &ca.server(&["shop.example.test", "api.example.test"], 1)).await;
+    let site = http_site(
+        &s,
+        89,
+        json!({"protocol": "https", "port": 8443, "persistence": {"mode": "insert_cookie"},
+               "tls": {"mode": "one_way", "server_certificate_id": cert}}),
+    )
+    .await;
+    let (_a, a_id) = site.backend(&s, "a", Reply::Ok).await;
+    let (_b, _) = site.backend(&s, "b", Reply::Ok).await;
+    let (_api, api_id) = site.backend(&s, "api", Reply::Ok).await;
+    site.rule(&s, json!({"domain": "api.example.test", "path": "/v1"}), &[&api_id])
+        .await;
+    site.rule(&s, json!({"domain": "shop.example.test"}), &[&a_id]).await;
+    let cfg = client_config(&ca, None, &[]);
+
+    // Rules by Host and path, on one TLS connection.
+    let mut c = Client::over(
+        dial(site.addr, "api.example.test", cfg.clone())
+            .await
+            .expect("handshake"),
+    );
+    for (host, path, want) in [
+        ("api.example.test", "/v1/items", "api"),
+        ("API.Example.Test:8443", "/v1/../v1/x", "api"),
+        ("shop.example.test", "/v1/items", "a"),
+    ] {
+        c.send(&get(path, host)).await;
+        let r = c.response().await;
+        assert_eq!((r.status(), r.text()), (200, want.to_string()), "{host}{path}");
+    }
+
+    // The persistence cookie: set once, Secure over https, then honoured.
+    let mut c = Client::over(dial(site.addr, "shop.example.test", cfg).await.expect("handshake"));
+    c.send(&get("/", "www.example.test")).await;
+    let first = c.response().await;
+    let value = first.set_cookie("WEIRSRV").expect("Set-Cookie: WEIRSRV");
+    let line = first.head.all("set-cookie").join("; ");
+    assert!(line.contains("Secure"), "an https cookie must be Secure: {line}");
+    let pinned = first.text();
+    for _ in 0..20 {
+        c.send(&crate::http_kit::request(
+            "GET",
+            "/",
+            "www.example.test",
+            &[("Cookie", &format!("WEIRSRV={value}"))],
+            b"",
+        ))
+        .await;
+        let r = c.response().await;
+        assert_eq!(r.text(), pinned, "the cookie's backend");
+        assert!(r.set_cookie("WEIRSRV").is_none());
+    }
+}
