@@ -84,6 +84,8 @@ log() { printf '[https %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/lib-l7.sh
+source "$ROOT/bench/lib-l7.sh"
 
 # ---------------------------------------------------------------- processes
 declare -a PIDS=()
@@ -315,72 +317,15 @@ start_nginx() {
 API=""
 REV=0
 LB="" VS="" BE="" CERT=""
-weir_api() { # method path [json] → body on stdout; headers in $WORK/api.hdr
-    local args=(-sS -m 10 --fail-with-body -X "$1" -H "Authorization: Bearer bench" -D "$WORK/api.hdr")
-    [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
-    curl "${args[@]}" "$API$2"
-}
-
-start_weir() {
-    local i api=""
-    start_bg weir env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
-        "$BIN/weir" serve --data-dir "$WORK/weir-data" --api-listen 127.0.0.1:0
-    PID_OF[weir]=$LASTPID MAIN_OF[weir]=$LASTPID
-    for ((i = 0; i < 300; i++)); do
-        api=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/weir.out" | tail -1)
-        [[ -n $api ]] && break
-        kill -0 "$LASTPID" 2>/dev/null || die "weir exited: $(tail -5 "$WORK/weir.err")"
-        sleep 0.1
-    done
-    [[ -n $api ]] || die "weir printed no API address"
-    API=$api
-}
-
 configure_weir() {
-    local vpc subnet body fwd="" cert
+    local cert
     cert=$(jq -n --rawfile c "$WORK/tls/cert.pem" --rawfile k "$WORK/tls/key.pem" \
         '{type: "server", name: "bench", certificate: $c, private_key: $k}')
     CERT=$(weir_api POST /v1/certificates "$cert" | jq -r .id)
     [[ $CERT == cert-* ]] || die "weir did not store the certificate (id \"$CERT\")"
-    vpc=$(weir_api POST /v1/vpcs '{"name":"b","cidr":"127.0.0.0/8"}' | jq -r .id)
-    subnet=$(weir_api POST /v1/subnets "{\"vpc_id\":\"$vpc\",\"name\":\"s\",\"cidr\":\"$WEIR_SUBNET\"}" | jq -r .id)
-    body=$(weir_api POST /v1/load-balancers \
-        "{\"name\":\"b\",\"network_type\":\"internal\",\"vpc_id\":\"$vpc\",\"subnet_id\":\"$subnet\"}")
-    LB=$(jq -r .id <<<"$body")
-    ADDR_OF[weir]=$(jq -r .address <<<"$body")
-    [[ $FWD == 1 ]] || fwd=',"forward_headers":{"x_forwarded_for":false,"x_real_ip":false,"x_forwarded_proto":false}'
-    # Health probes every 300 s (the longest allowed): out of the way of the
-    # measurements; the first one runs at once and admits the backend.
-    VS=$(weir_api POST "/v1/load-balancers/$LB/vservers" \
-        "{\"protocol\":\"https\",\"port\":$PORT,\"idle_timeout_s\":3600,\"tls\":{\"mode\":\"one_way\",\"server_certificate_id\":\"$CERT\"},\"health_check\":{\"interval_s\":300}$fwd}" | jq -r .id)
-    BE=$(weir_api POST "/v1/load-balancers/$LB/vservers/$VS/backends" \
-        "{\"address\":\"$ORIGIN\",\"port\":$O_PORT,\"weight\":1}" | jq -r .id)
-    REV=$(weir_rev)
+    weir_lab "\"protocol\":\"https\",\"port\":$PORT,\"tls\":{\"mode\":\"one_way\",\"server_certificate_id\":\"$CERT\"}"
 }
-
-weir_ready() { # applied revision ≥ the last write's, VServer running, backend valid, GET / ok (10 s each)
-    local i applied=0 st="" bst=""
-    for ((i = 0; i < 100; i++)); do
-        applied=$(weir_api GET /v1/system/status | jq -r .applied_revision)
-        ((applied >= REV)) && break
-        sleep 0.1
-    done
-    ((applied >= REV)) || die "weir applied revision $applied < $REV"
-    for ((i = 0; i < 100; i++)); do
-        st=$(weir_api GET "/v1/load-balancers/$LB/vservers/$VS" | jq -r .status)
-        [[ $st == running ]] && break
-        sleep 0.1
-    done
-    [[ $st == running ]] || die "weir VServer status $st, not running: $(weir_api GET "/v1/load-balancers/$LB/vservers/$VS" | jq -c '{status, status_message}')"
-    for ((i = 0; i < 100; i++)); do
-        bst=$(weir_api GET "/v1/load-balancers/$LB/vservers/$VS/backends/$BE" | jq -r .status)
-        [[ $bst == valid ]] && break
-        sleep 0.1
-    done
-    [[ $bst == valid ]] || die "weir backend status $bst, not valid"
-    wait_listen "${ADDR_OF[weir]}" $PORT
-    wait_ok_both "${ADDR_OF[weir]}" $PORT
-}
+weir_ok() { wait_ok_both "$@"; }
 
 start_contender() {
     case $1 in

@@ -99,3 +99,4 @@ nginx_worker() { # master pid → its worker's pid (10 s)
     done
     echo "$w"
 }
+
