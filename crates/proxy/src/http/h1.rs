@@ -48,6 +48,15 @@ enum Next {
     H2,
 }
 
+/// Updates the access-log record of the current request, if there is one.
+macro_rules! record {
+    ($conn:expr, $r:ident => $update:expr) => {
+        if let Some($r) = $conn.rec.as_deref_mut() {
+            $update;
+        }
+    };
+}
+
 /// What the access log says of one request.
 #[derive(Default)]
 struct Record {
@@ -67,8 +76,9 @@ struct Record {
 struct Conn<C> {
     dp: Arc<DataPlane>,
     /// The client's IP as text, for the forwarding headers.
-    peer_ip: String,
-    rec: Record,
+    /// What the access log will say of the current request; only while
+    /// the log is on (an idle connection holds a pointer, not the record).
+    rec: Option<Box<Record>>,
     key: ListenerKey,
     client: C,
     peer: SocketAddr,
@@ -92,8 +102,7 @@ pub(crate) fn serve<C: ClientIo>(
 ) -> impl Future<Output = ()> + Send {
     let c = Conn {
         dp,
-        peer_ip: peer.ip().to_string(),
-        rec: Record::default(),
+        rec: None,
         key,
         client,
         peer,
@@ -221,10 +230,12 @@ impl<C: ClientIo> Conn<C> {
             self.out = super::buf::take_vec();
         }
         let now = Instant::now();
-        self.rec = Record {
-            started: Some(now),
-            ..Record::default()
-        };
+        self.rec = self.dp.config.access_log.then(|| {
+            Box::new(Record {
+                started: Some(now),
+                ..Record::default()
+            })
+        });
         // Headers must be complete within the idle timeout of the
         // request's first byte (slowloris).
         let head = self.read_head(now + *idle).await;
@@ -263,8 +274,10 @@ impl<C: ClientIo> Conn<C> {
             return Next::Close;
         };
         cfg.stats.response(status);
-        self.rec.status = status;
-        self.rec.bytes_out += bytes.len() as u64;
+        record!(self, r => {
+            r.status = status;
+            r.bytes_out += bytes.len() as u64;
+        });
         if client::send(&mut self.client, bytes).await.is_err() || !keep {
             return Next::Close;
         }
@@ -340,7 +353,14 @@ impl<C: ClientIo> Conn<C> {
             out.extend_from_slice(&b[f.value.clone()]);
             out.extend_from_slice(b"\r\n");
         }
-        let ip = self.peer_ip.as_bytes();
+        // The client's IP as text, on the stack.
+        let mut ip_text = [0u8; 46];
+        let ip_len = {
+            let mut w = std::io::Cursor::new(&mut ip_text[..]);
+            let _ = write!(w, "{}", self.peer.ip());
+            w.position() as usize
+        };
+        let ip = ip_text.get(..ip_len).unwrap_or_default();
         if fwd.x_forwarded_for {
             out.extend_from_slice(b"X-Forwarded-For: ");
             for r in xff.iter().chain(&more_xff) {
@@ -383,14 +403,15 @@ impl<C: ClientIo> Conn<C> {
             cookie_backend: pinned,
         };
         if self.dp.config.access_log {
-            self.rec.request = format!("{} {}{}", s(&h.method_range), target.path, target.query);
+            let line = format!("{} {}{}", s(&h.method_range), target.path, target.query);
+            record!(self, r => r.request = line);
         }
         Ok((plan, group))
     }
 
     async fn exchange(&mut self, cfg: &Arc<ListenerConfig>, h: head::Request) -> Result<Next, Fail> {
         let (plan, group) = self.plan_inner(cfg, &h)?;
-        self.rec.bytes_in = h.len as u64;
+        record!(self, r => r.bytes_in = h.len as u64);
         self.buf.consume(h.len);
         drop(h);
         if plan.expect_continue && plan.framing != Framing::None && self.buf.is_empty() {
@@ -422,7 +443,7 @@ impl<C: ClientIo> Conn<C> {
             };
             let Some(backend) = cfg.backends.get(i) else { break };
             let guard = ActiveGuard::new(backend);
-            self.rec.backend = Some(backend.clone());
+            record!(self, r => r.backend = Some(backend.clone()));
             // Nothing a previous backend sent may be read as this response.
             self.up_buf.consume(self.up_buf.len());
             if up.write_all(&self.out).await.is_err() {
@@ -433,7 +454,7 @@ impl<C: ClientIo> Conn<C> {
             let asked = Instant::now();
             let res = match self.read_response(&mut up, plan.method == Method::Head).await {
                 Ok(r) => {
-                    self.rec.header_ms = Some(asked.elapsed().as_secs_f64() * 1000.0);
+                    record!(self, rec => rec.header_ms = Some(asked.elapsed().as_secs_f64() * 1000.0));
                     r
                 }
                 Err(Fail::BadGateway(_)) if reused && retry_safe && sent == 0 && self.up_buf.is_empty() => {
@@ -487,7 +508,7 @@ impl<C: ClientIo> Conn<C> {
                         .map_err(|_| Fail::BadGateway("backend closed while receiving the body"))?;
                     self.buf.consume(n);
                     sent += n as u64;
-                    self.rec.bytes_in += n as u64;
+                    record!(self, r => r.bytes_in += n as u64);
                     if let Body::Length(rem) = body {
                         *rem -= n as u64;
                     }
@@ -509,7 +530,7 @@ impl<C: ClientIo> Conn<C> {
                         _ => Fail::ClientGone,
                     })?;
                 sent += moved;
-                self.rec.bytes_in += moved;
+                record!(self, r => r.bytes_in += moved);
                 *rem -= moved;
                 if *rem > 0 {
                     return Err(Fail::ClientGone);
@@ -560,7 +581,7 @@ impl<C: ClientIo> Conn<C> {
         guard: ActiveGuard,
         res: head::Response,
     ) -> Result<Next, Fail> {
-        self.rec.status = res.status;
+        record!(self, r => r.status = res.status);
         let http = cfg.http.as_ref();
         let cookie = match http.and_then(|h| h.cookies.as_ref()) {
             Some(c) if plan.cookie_backend != Some(i) => c.value(i).map(|v| (c.name.as_str(), v, c.attributes)),
@@ -588,7 +609,8 @@ impl<C: ClientIo> Conn<C> {
             client::send(&mut self.client, &self.out)
                 .await
                 .map_err(|_| Fail::ClientGone)?;
-            self.rec.bytes_out += self.out.len() as u64;
+            let n = self.out.len() as u64;
+            record!(self, r => r.bytes_out += n);
             if !self.buf.is_empty() {
                 up.write_all(self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
                 self.buf.consume(self.buf.len());
@@ -665,7 +687,8 @@ impl<C: ClientIo> Conn<C> {
                 if client::send(&mut self.client, &self.out).await.is_err() {
                     return false;
                 }
-                self.rec.bytes_out += self.out.len() as u64;
+                let n = self.out.len() as u64;
+                record!(self, r => r.bytes_out += n);
                 self.out.clear();
             }
             if body.done() {
@@ -686,7 +709,7 @@ impl<C: ClientIo> Conn<C> {
                     }
                 };
                 let Ok(moved) = moved else { return false };
-                self.rec.bytes_out += moved;
+                record!(self, r => r.bytes_out += moved);
                 *rem -= moved;
                 return *rem == 0;
             }
@@ -708,10 +731,10 @@ impl<C: ClientIo> Conn<C> {
     /// One JSON line per request on stdout when `[dataplane] access_log`
     /// is on (see the binary's log set-up).
     fn access_log(&mut self, cfg: &ListenerConfig) {
-        if !self.dp.config.access_log || self.rec.status == 0 {
+        let Some(r) = self.rec.take() else { return };
+        if r.status == 0 {
             return;
         }
-        let r = std::mem::take(&mut self.rec);
         tracing::info!(
             target: "weir::access",
             client = %self.peer,
