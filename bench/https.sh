@@ -289,27 +289,7 @@ $(nginx_tls)
 EOF
 }
 
-start_haproxy() {
-    write_haproxy_cfg
-    start_bg haproxy haproxy -db -f "$WORK/haproxy.cfg"
-    PID_OF[haproxy]=$LASTPID MAIN_OF[haproxy]=$LASTPID
-    sleep 0.2
-    kill -0 "$LASTPID" 2>/dev/null || die "haproxy exited: $(grep -m3 ALERT "$WORK/haproxy.err")"
-    wait_listen $HAP $PORT
-    wait_ok_both $HAP $PORT
-}
 
-start_nginx() {
-    write_nginx_cfg
-    start_bg nginx nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx/" -e "$WORK/nginx/error.log"
-    MAIN_OF[nginx]=$LASTPID
-    local w
-    w=$(nginx_worker "$LASTPID")
-    [[ -n $w ]] || die "nginx started no worker (see $WORK/nginx/error.log)"
-    PID_OF[nginx]=$w
-    wait_listen $NGX $PORT
-    wait_ok_both $NGX $PORT
-}
 
 # Weir: API on an ephemeral port; the store (and so the configuration) lives
 # in $WORK/weir-data, so a restart comes back with the same listener. One
@@ -325,7 +305,7 @@ configure_weir() {
     [[ $CERT == cert-* ]] || die "weir did not store the certificate (id \"$CERT\")"
     weir_lab "\"protocol\":\"https\",\"port\":$PORT,\"tls\":{\"mode\":\"one_way\",\"server_certificate_id\":\"$CERT\"}"
 }
-weir_ok() { wait_ok_both "$@"; }
+proxy_ok() { wait_ok_both "$@"; }
 
 start_contender() {
     case $1 in

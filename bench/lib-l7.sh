@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Weir for the layer-7 benchmarks (http.sh, https.sh; sourced after lib.sh):
-# started with one worker, configured through its API. Uses the caller's
-# BIN, WORK, WEIR_SUBNET, PORT, ORIGIN, O_PORT, FWD, the arrays PID_OF,
-# MAIN_OF, ADDR_OF, and its wait_listen and weir_ok (the "GET / answers"
-# check, over TLS or not).
+# The contenders of the layer-7 benchmarks (http.sh, https.sh; sourced after
+# lib.sh): HAProxy and nginx started from the caller's configs; Weir started
+# with one worker, configured through its API. Uses the caller's
+# BIN, WORK, WEIR_SUBNET, PORT, ORIGIN, O_PORT, FWD, HAP, NGX, the arrays
+# PID_OF, MAIN_OF, ADDR_OF, its config writers (write_haproxy_cfg,
+# write_nginx_cfg), wait_listen and proxy_ok (the "GET / answers" check, over
+# TLS or not).
 # shellcheck disable=SC2034,SC2154 # arrays and settings are the caller's
 
 weir_api() { # method path [json] → body on stdout; headers in $WORK/api.hdr
@@ -45,7 +47,7 @@ weir_lab() { # VServer fields as JSON text (protocol, port, …): a VPC, subnet,
     REV=$(weir_rev)
 }
 
-weir_ready() { # applied revision ≥ the last write's, VServer running, backend valid, the caller's weir_ok (10 s each)
+weir_ready() { # applied revision ≥ the last write's, VServer running, backend valid, the caller's proxy_ok (10 s each)
     local i applied=0 st="" bst=""
     for ((i = 0; i < 100; i++)); do
         applied=$(weir_api GET /v1/system/status | jq -r .applied_revision)
@@ -66,5 +68,27 @@ weir_ready() { # applied revision ≥ the last write's, VServer running, backend
     done
     [[ $bst == valid ]] || die "weir backend status $bst, not valid"
     wait_listen "${ADDR_OF[weir]}" "$PORT"
-    weir_ok "${ADDR_OF[weir]}" "$PORT"
+    proxy_ok "${ADDR_OF[weir]}" "$PORT"
+}
+
+start_haproxy() {
+    write_haproxy_cfg
+    start_bg haproxy haproxy -db -f "$WORK/haproxy.cfg"
+    PID_OF[haproxy]=$LASTPID MAIN_OF[haproxy]=$LASTPID
+    sleep 0.2
+    kill -0 "$LASTPID" 2>/dev/null || die "haproxy exited: $(grep -m3 ALERT "$WORK/haproxy.err")"
+    wait_listen "$HAP" "$PORT"
+    proxy_ok "$HAP" "$PORT"
+}
+
+start_nginx() {
+    write_nginx_cfg
+    start_bg nginx nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx/" -e "$WORK/nginx/error.log"
+    MAIN_OF[nginx]=$LASTPID
+    local w
+    w=$(nginx_worker "$LASTPID")
+    [[ -n $w ]] || die "nginx started no worker (see $WORK/nginx/error.log)"
+    PID_OF[nginx]=$w
+    wait_listen "$NGX" "$PORT"
+    proxy_ok "$NGX" "$PORT"
 }

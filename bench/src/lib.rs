@@ -1,6 +1,21 @@
 //! Helpers the benchmark clients share.
 
+use anyhow::Context;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The value after `name` on the command line, parsed.
+pub fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Like [`arg`], required.
+pub fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
+    arg(name).with_context(|| format!("{name} is required (and must parse)"))
+}
 
 pub fn invalid(msg: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())

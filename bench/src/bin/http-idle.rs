@@ -10,24 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+use weir_bench::{arg, need};
 
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
-    arg(name).with_context(|| format!("{name} is required (and must parse)"))
-}
 
 /// One request on a new connection; the stream stays open after the response.
 async fn one_request(addr: SocketAddr, req: Arc<Vec<u8>>) -> std::io::Result<TcpStream> {

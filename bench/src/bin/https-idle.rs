@@ -39,20 +39,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use weir_bench::{arg, need};
 
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
-    arg(name).with_context(|| format!("{name} is required (and must parse)"))
-}
 
 /// Accepts any certificate; verifies the handshake signatures with it.
 #[derive(Debug)]

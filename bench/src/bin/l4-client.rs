@@ -14,26 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use weir_bench::{arg, need};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 const UDP_TIMEOUT: Duration = Duration::from_millis(100);
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn need<T: std::str::FromStr>(name: &str) -> anyhow::Result<T> {
-    arg(name).with_context(|| format!("{name} is required (and must parse)"))
-}
 
 /// One exchange: send a byte, read it back. The stream stays open.
 async fn ping(addr: SocketAddr) -> std::io::Result<TcpStream> {
