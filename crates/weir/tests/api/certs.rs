@@ -11,6 +11,7 @@ use std::process::Output;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::cli::weir;
 use crate::kit::{self, ADMIN, Resp, Server};
 
 // ---------------------------------------------------------------- test PKI
@@ -1219,20 +1220,6 @@ async fn store_is_private_and_certificates_survive_a_restart() {
 }
 
 // ---------------------------------------------------------------- CLI
-
-async fn weir(s: &Server, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("--api")
-        .arg(&s.base)
-        .arg("--token")
-        .arg(ADMIN)
-        .args(args)
-        .env_remove("WEIR_TOKEN")
-        .env_remove("WEIR_API")
-        .output()
-        .await
-        .expect("run weir")
-}
 
 #[track_caller]
 fn success(out: &Output, what: &str) -> String {

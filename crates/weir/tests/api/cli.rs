@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::kit::{ADMIN, Server};
 
-async fn weir(s: &Server, args: &[&str]) -> Output {
+/// Runs the CLI against `s` as the admin.
+pub async fn weir(s: &Server, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("--api")
         .arg(&s.base)
