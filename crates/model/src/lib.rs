@@ -7,6 +7,7 @@
 //! and this crate decides what is allowed.
 
 pub mod account;
+pub mod alarm;
 pub mod backend;
 pub mod certificate;
 pub mod error;
