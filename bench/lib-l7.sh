@@ -17,7 +17,7 @@ weir_api() { # method path [json] → body on stdout; headers in $WORK/api.hdr
 start_weir() {
     local i api=""
     start_bg weir env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
-        "$BIN/weir" serve --data-dir "$WORK/weir-data" --api-listen 127.0.0.1:0
+        "${WEIR_BIN:-$BIN/weir}" serve --data-dir "$WORK/weir-data" --api-listen 127.0.0.1:0
     PID_OF[weir]=$LASTPID MAIN_OF[weir]=$LASTPID
     for ((i = 0; i < 300; i++)); do
         api=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/weir.out" | tail -1)

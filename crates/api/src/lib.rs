@@ -32,6 +32,8 @@ pub struct ApiConfig {
     pub eip_pool: Vec<Ipv4Net>,
     /// Ports no VServer may use.
     pub reserved_ports: Vec<u16>,
+    /// When set, `GET /metrics` requires it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +41,7 @@ impl Default for ApiConfig {
         ApiConfig {
             eip_pool: vec![Ipv4Net::new(Ipv4Addr::new(127, 0, 20, 0), 24).unwrap_or_default()],
             reserved_ports: weir_model::vserver::DEFAULT_RESERVED_PORTS.to_vec(),
+            metrics_token: None,
         }
     }
 }
@@ -58,19 +61,6 @@ pub trait DataPlaneView: Send + Sync + 'static {
     fn counters(&self) -> Vec<(&'static str, u64)>;
     /// A backend's health (`None` before the data plane knows it).
     fn backend_health(&self, backend_id: &str) -> Option<BackendHealth>;
-    /// Per-VServer traffic counters of the running VServers.
-    fn vserver_stats(&self) -> Vec<VServerStats>;
-}
-
-/// One VServer's counters since start.
-#[derive(Debug, Clone)]
-pub struct VServerStats {
-    pub lb_id: String,
-    pub vserver_id: String,
-    /// HTTP requests received.
-    pub requests: u64,
-    /// Responses sent to clients by class, 1xx … 5xx (Weir's own included).
-    pub responses: [u64; 5],
 }
 
 /// What the health checker says of one backend.
@@ -93,15 +83,22 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
     pub dataplane: Arc<dyn DataPlaneView>,
+    pub metrics: Arc<weir_metrics::Metrics>,
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: ApiConfig, dataplane: Arc<dyn DataPlaneView>) -> Self {
+    pub fn new(
+        store: Store,
+        config: ApiConfig,
+        dataplane: Arc<dyn DataPlaneView>,
+        metrics: Arc<weir_metrics::Metrics>,
+    ) -> Self {
         AppState {
             store,
             config: Arc::new(config),
             dataplane,
+            metrics,
             started: Instant::now(),
         }
     }
@@ -123,7 +120,7 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/metrics", axum::routing::get(routes::system::metrics))
+        .route("/metrics", axum::routing::get(routes::metrics::prometheus))
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -10,7 +10,7 @@ pub mod output;
 use std::path::Path;
 
 use client::{CliError, Client};
-use commands::{account, backend, cert, lb, network, rule, sg, system, vserver};
+use commands::{account, alarm, backend, cert, lb, network, rule, sg, system, vserver};
 pub use output::Output;
 use output::Printer;
 
@@ -68,6 +68,12 @@ pub enum Command {
     /// Show or create accounts
     #[command(subcommand)]
     Account(account::AccountCmd),
+    /// Manage alarm templates (threshold rules on LB and VServer metrics, notifying a webhook)
+    #[command(subcommand)]
+    AlarmTemplate(alarm::AlarmTemplateCmd),
+    /// List alarms raised by alarm templates
+    #[command(subcommand)]
+    Alarm(alarm::AlarmCmd),
     /// Show the API's version and store/data-plane revisions
     Status,
 }
@@ -103,6 +109,8 @@ async fn dispatch(c: &Client, p: &Printer, cmd: Command) -> Result<i32, CliError
         Command::Sg(x) => sg::run(c, p, x).await,
         Command::Cert(x) => cert::run(c, p, x).await,
         Command::Account(x) => account::run(c, p, x).await,
+        Command::AlarmTemplate(x) => alarm::run_template(c, p, x).await,
+        Command::Alarm(x) => alarm::run_alarm(c, p, x).await,
         Command::Status => system::run(c, p).await,
     }
 }

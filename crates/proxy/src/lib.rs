@@ -6,6 +6,7 @@ pub mod acl;
 pub mod counters;
 pub mod dataplane;
 pub mod http;
+mod meter;
 pub mod proxy_protocol;
 pub mod sched;
 pub mod snapshot;

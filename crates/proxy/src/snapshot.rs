@@ -24,6 +24,8 @@ use weir_tls::server::{ServerCertMaterial, Settings};
 
 use weir_model::rule::Rule;
 
+pub use weir_metrics::counters::{BackendStat, BackendStats, Stat, Stats};
+
 use crate::acl::{Acl, Transport};
 use crate::http::HttpConfig;
 use crate::http::pool::Pool;
@@ -50,6 +52,7 @@ pub struct BackendState {
     pub health: Arc<weir_health::Cell>,
     /// Idle HTTP/1.1 connections to it, for reuse.
     pub pool: Pool,
+    pub stats: BackendStats,
 }
 
 impl BackendState {
@@ -61,6 +64,7 @@ impl BackendState {
             drained: CancellationToken::new(),
             health,
             pool: Pool::default(),
+            stats: BackendStats::default(),
         }
     }
 }
@@ -232,20 +236,35 @@ pub(crate) fn pick_from<'a>(
     }
 }
 
-/// Per-VServer counters, carried from one snapshot to the next by VServer id.
-#[derive(Debug, Default)]
+/// A VServer's counters and its LB's, bumped together: the VServer's are
+/// carried from one snapshot to the next by VServer id, the LB's by LB id
+/// (so deleting a VServer does not reset its LB's totals).
+#[derive(Debug)]
 pub struct VsStats {
-    /// HTTP requests received.
-    pub requests: AtomicU64,
-    /// Responses sent to clients by class (1xx … 5xx), Weir's own included.
-    pub responses: [AtomicU64; 5],
+    pub vs: Stats,
+    pub lb: Arc<Stats>,
 }
 
 impl VsStats {
+    #[inline]
+    pub fn add(&self, s: Stat, v: u64) {
+        self.vs.add(s, v);
+        self.lb.add(s, v);
+    }
+    #[inline]
+    pub fn inc(&self, s: Stat) {
+        self.add(s, 1);
+    }
+    #[inline]
+    pub fn dec_active(&self) {
+        self.vs.dec_active();
+        self.lb.dec_active();
+    }
+    /// A response of `status` sent to a client (Weir's own included).
+    #[inline]
     pub fn response(&self, status: u16) {
-        if let Some(c) = self.responses.get(usize::from(status / 100).wrapping_sub(1)) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+        self.vs.response(status);
+        self.lb.response(status);
     }
 }
 
@@ -256,6 +275,8 @@ pub struct Snapshot {
     pub listeners: HashMap<ListenerKey, Arc<ListenerConfig>>,
     /// Every configured backend (enabled or not), by id.
     pub backends: HashMap<String, Arc<BackendState>>,
+    /// Every LB's counters, by id.
+    pub lbs: HashMap<String, Arc<Stats>>,
 }
 
 /// The store's state the snapshot is compiled from.
@@ -302,6 +323,11 @@ impl Snapshot {
             rules_of.entry(r.vserver_id.as_str()).or_default().push(r);
         }
         let lbs: HashMap<&str, &LoadBalancer> = input.lbs.iter().map(|l| (l.id.as_str(), l)).collect();
+        let lb_stats: HashMap<String, Arc<Stats>> = input
+            .lbs
+            .iter()
+            .map(|l| (l.id.clone(), prev.lbs.get(&l.id).cloned().unwrap_or_default()))
+            .collect();
         let sgs: HashMap<&str, Arc<Acl>> = input
             .security_groups
             .iter()
@@ -384,9 +410,13 @@ impl Snapshot {
                 let rules = rules_of.get(vs.id.as_str()).map(Vec::as_slice).unwrap_or_default();
                 HttpConfig::compile(vs, rules, &backends, &weights, cookie_key)
             });
-            let stats = prev_stats
-                .get(vs.id.as_str())
-                .map_or_else(Default::default, |s| Arc::clone(s));
+            let stats = match (prev_stats.get(vs.id.as_str()), lb_stats.get(&lb.id)) {
+                (Some(s), _) => Arc::clone(s),
+                (None, lb) => Arc::new(VsStats {
+                    vs: Stats::default(),
+                    lb: lb.cloned().unwrap_or_default(),
+                }),
+            };
             let tls = match (vs.protocol, &vs.tls) {
                 (Protocol::Https, Some(spec)) => Some(match prev_tls.get(vs.id.as_str()) {
                     Some(t) if t.spec == *spec && t.config.is_ok() => Arc::clone(t),
@@ -433,6 +463,7 @@ impl Snapshot {
                 revision: input.revision,
                 listeners,
                 backends: states,
+                lbs: lb_stats,
             },
             removed,
             targets,

@@ -83,18 +83,28 @@ fn flags() -> SpliceFlags {
     SpliceFlags::MOVE | SpliceFlags::NONBLOCK
 }
 
-/// Moves bytes from `src` to `dst` until EOF, then half-closes `dst`.
-pub(crate) async fn pipe(src: &TcpStream, dst: &TcpStream, last: &AtomicU64, base: Instant) -> io::Result<()> {
+/// Moves bytes from `src` to `dst` until EOF, then half-closes `dst`;
+/// through a kernel pipe when `zero_copy` (and one is available), else
+/// through a buffer that exists only while bytes flow. `moved` is told of
+/// every write.
+pub(crate) async fn pipe(
+    src: &TcpStream,
+    dst: &TcpStream,
+    last: &AtomicU64,
+    base: Instant,
+    zero_copy: bool,
+    moved: &(dyn Fn(usize) + Sync),
+) -> io::Result<()> {
     loop {
         src.readable().await?;
-        let done = match Pipe::get() {
+        let done = match zero_copy.then(Pipe::get).flatten() {
             Some(p) => {
-                let r = splice_burst(src, dst, &p.r, &p.w).await;
+                let r = splice_burst(src, dst, &p.r, &p.w, moved).await;
                 // Only a burst that completed leaves the pipe empty.
                 p.give_back(r.is_ok());
                 r?
             }
-            None => copy_burst(src, dst).await?,
+            None => copy_burst(src, dst, moved).await?,
         };
         if done {
             socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write)?;
@@ -105,7 +115,13 @@ pub(crate) async fn pipe(src: &TcpStream, dst: &TcpStream, last: &AtomicU64, bas
 }
 
 /// Splices what `src` has now; `true` at EOF.
-async fn splice_burst(src: &TcpStream, dst: &TcpStream, pr: &OwnedFd, pw: &OwnedFd) -> io::Result<bool> {
+async fn splice_burst(
+    src: &TcpStream,
+    dst: &TcpStream,
+    pr: &OwnedFd,
+    pw: &OwnedFd,
+    moved: &(dyn Fn(usize) + Sync),
+) -> io::Result<bool> {
     loop {
         let mut in_pipe = match src.try_io(Interest::READABLE, || Ok(splice(src, None, pw, None, CHUNK, flags())?)) {
             Ok(0) => return Ok(true),
@@ -118,7 +134,10 @@ async fn splice_burst(src: &TcpStream, dst: &TcpStream, pr: &OwnedFd, pw: &Owned
             match dst.try_io(Interest::WRITABLE, || {
                 Ok(splice(pr, None, dst, None, in_pipe, flags())?)
             }) {
-                Ok(n) => in_pipe -= n,
+                Ok(n) => {
+                    in_pipe -= n;
+                    moved(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
@@ -127,7 +146,7 @@ async fn splice_burst(src: &TcpStream, dst: &TcpStream, pr: &OwnedFd, pw: &Owned
 }
 
 /// Copies what `src` has now through a buffer; `true` at EOF.
-async fn copy_burst(src: &TcpStream, dst: &TcpStream) -> io::Result<bool> {
+async fn copy_burst(src: &TcpStream, dst: &TcpStream, moved: &(dyn Fn(usize) + Sync)) -> io::Result<bool> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match src.try_read(&mut buf) {
@@ -140,7 +159,10 @@ async fn copy_burst(src: &TcpStream, dst: &TcpStream) -> io::Result<bool> {
         while sent < n {
             dst.writable().await?;
             match dst.try_write(&buf[sent..n]) {
-                Ok(k) => sent += k,
+                Ok(k) => {
+                    sent += k;
+                    moved(k);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,14 +13,14 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_model::vserver::ProxyProtocol;
 
 use crate::counters::Counters;
 use crate::dataplane::{DataPlane, socket_for};
-use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
+use crate::meter::{Meter, SEGMENTS_EVERY};
+use crate::snapshot::{ActiveGuard, BackendStat, BackendState, ListenerConfig, ListenerKey, Stat};
 use crate::{proxy_protocol, splice};
 
 /// A listening socket; accepted sockets are not registered with the
@@ -58,14 +59,17 @@ async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: Listener, s
                         // Plain HTTP: registered with the poller only if it
                         // has to wait (`Lazy`), in its own (smaller) task.
                         Some(cfg) if cfg.http.is_some() && cfg.tls.is_none() => {
-                            tokio::spawn(crate::http::serve(dp.clone(), key, crate::http::Lazy::new(sock), peer));
+                            let meter = Meter::open(&cfg.stats);
+                            tokio::spawn(crate::http::serve(dp.clone(), key, crate::http::Lazy::new(sock), peer, meter));
                         }
                         Some(cfg) => match TcpStream::from_std(sock) {
                             Ok(sock) if cfg.tls.is_some() => {
-                                tokio::spawn(crate::http::serve_tls(dp.clone(), cfg, key, sock, peer));
+                                let meter = Meter::open(&cfg.stats);
+                                tokio::spawn(crate::http::serve_tls(dp.clone(), cfg, key, sock, peer, meter));
                             }
                             Ok(sock) => {
-                                tokio::spawn(serve(dp.clone(), cfg, sock, peer, key));
+                                let meter = Meter::open(&cfg.stats);
+                                tokio::spawn(serve(dp.clone(), cfg, sock, peer, key, meter));
                             }
                             Err(e) => tracing::warn!(error = %e, "cannot register an accepted connection"),
                         },
@@ -118,6 +122,7 @@ fn admit(
 ) -> bool {
     if !cfg.allows(key.addr.port(), peer.ip()) {
         Counters::inc(&dp.counters.acl_denied);
+        cfg.stats.inc(Stat::Dropped);
         // Closed at once, with a reset so the client is not left waiting.
         let _ = socket2::SockRef::from(client).set_linger(Some(Duration::ZERO));
         return false;
@@ -126,7 +131,14 @@ fn admit(
     true
 }
 
-async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, peer: SocketAddr, key: ListenerKey) {
+async fn serve(
+    dp: Arc<DataPlane>,
+    cfg: Arc<ListenerConfig>,
+    client: TcpStream,
+    peer: SocketAddr,
+    key: ListenerKey,
+    meter: Meter,
+) {
     let local = key.addr;
     let mut tried: Vec<usize> = Vec::with_capacity(ATTEMPTS);
     while tried.len() < ATTEMPTS {
@@ -140,7 +152,7 @@ async fn serve(dp: Arc<DataPlane>, cfg: Arc<ListenerConfig>, client: TcpStream, 
             continue;
         };
         let _ = up.set_nodelay(true);
-        relay(&dp, &cfg, client, up, peer, local, guard).await;
+        relay(&dp, &cfg, client, up, peer, local, guard, meter).await;
         return;
     }
     if tried.is_empty() {
@@ -155,9 +167,11 @@ pub(crate) async fn connect(dp: &DataPlane, backend: &BackendState) -> Option<Tc
     match tokio::time::timeout(dp.config.connect_timeout, TcpStream::connect(backend.addr)).await {
         Ok(Ok(up)) => {
             let _ = up.set_nodelay(true);
+            backend.stats.inc(BackendStat::Connections);
             Some(up)
         }
         Ok(Err(e)) => {
+            backend.stats.inc(BackendStat::Failures);
             tracing::debug!(backend = %backend.addr, error = %e, "backend connect failed");
             Counters::inc(&dp.counters.connect_failed);
             // Our own shortage (descriptors, buffers, local ports) says
@@ -172,6 +186,7 @@ pub(crate) async fn connect(dp: &DataPlane, backend: &BackendState) -> Option<Tc
             None
         }
         Err(_) => {
+            backend.stats.inc(BackendStat::Failures);
             tracing::debug!(backend = %backend.addr, "backend connect timed out");
             Counters::inc(&dp.counters.connect_failed);
             passive(backend, "connect timeout (live traffic)");
@@ -187,6 +202,7 @@ pub(crate) fn passive(backend: &BackendState, detail: &str) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn relay(
     dp: &DataPlane,
     cfg: &ListenerConfig,
@@ -195,6 +211,7 @@ async fn relay(
     peer: SocketAddr,
     local: SocketAddr,
     guard: ActiveGuard,
+    meter: Meter,
 ) {
     let header = match cfg.proxy_protocol {
         ProxyProtocol::Off => None,
@@ -206,7 +223,7 @@ async fn relay(
     {
         return;
     }
-    tunnel(dp, client, up, cfg.idle_timeout, guard).await;
+    tunnel(dp, client, up, cfg.idle_timeout, guard, meter).await;
 }
 
 /// Relays both ways until either side is done, nothing moves for
@@ -217,45 +234,77 @@ pub(crate) async fn tunnel(
     up: TcpStream,
     idle_timeout: Duration,
     guard: ActiveGuard,
+    meter: Meter,
 ) {
     let base = Instant::now();
-    let last_seen = AtomicU64::new(0);
-    let last = &last_seen;
+    let last = &AtomicU64::new(0);
+    let backend = guard.backend().clone();
     let zero_copy = dp.config.splice;
-    let both = async move {
-        if zero_copy {
-            let (c, u) = (&client, &up);
-            tokio::try_join!(splice::pipe(c, u, last, base), splice::pipe(u, c, last, base)).map(|_| ())
-        } else {
-            let (cr, cw) = client.into_split();
-            let (ur, uw) = up.into_split();
-            tokio::try_join!(pipe(cr, uw, last, base), pipe(ur, cw, last, base)).map(|_| ())
-        }
+    let (c, u, m, b) = (&client, &up, &meter, &backend.stats);
+    let to_up = |n: usize| {
+        m.bytes_in(n);
+        b.add(BackendStat::BytesOut, n as u64);
     };
-    watch(dp, both, last, base, idle_timeout, guard).await;
+    let to_client = |n: usize| {
+        m.bytes_out(n);
+        b.add(BackendStat::BytesIn, n as u64);
+    };
+    let both = async {
+        tokio::try_join!(
+            splice::pipe(c, u, last, base, zero_copy, &to_up),
+            splice::pipe(u, c, last, base, zero_copy, &to_client)
+        )
+        .map(|_| ())
+    };
+    watch(dp, both, last, base, idle_timeout, guard, &meter, Some(client.as_fd())).await;
 }
 
 /// [`tunnel`] for a client behind a layer (TLS): copies through buffers.
+/// `fd` is the client's socket under the layer (a duplicate: the segment
+/// counts are read from it).
 pub(crate) async fn tunnel_io<C: AsyncRead + AsyncWrite + Unpin>(
     dp: &DataPlane,
     client: C,
+    fd: Option<std::os::fd::OwnedFd>,
     up: TcpStream,
     idle_timeout: Duration,
     guard: ActiveGuard,
+    meter: Meter,
 ) {
     let base = Instant::now();
-    let last_seen = AtomicU64::new(0);
-    let last = &last_seen;
+    let last = &AtomicU64::new(0);
+    let backend = guard.backend().clone();
+    let (m, b) = (&meter, &backend.stats);
     let both = async move {
         let (cr, cw) = tokio::io::split(client);
         let (ur, uw) = up.into_split();
-        tokio::try_join!(copy(cr, uw, last, base), copy(ur, cw, last, base)).map(|_| ())
+        let to_up = |n: usize| {
+            m.bytes_in(n);
+            b.add(BackendStat::BytesOut, n as u64);
+        };
+        let to_client = |n: usize| {
+            m.bytes_out(n);
+            b.add(BackendStat::BytesIn, n as u64);
+        };
+        tokio::try_join!(copy(cr, uw, last, base, &to_up), copy(ur, cw, last, base, &to_client)).map(|_| ())
     };
-    watch(dp, both, last, base, idle_timeout, guard).await;
+    watch(
+        dp,
+        both,
+        last,
+        base,
+        idle_timeout,
+        guard,
+        &meter,
+        fd.as_ref().map(|f| f.as_fd()),
+    )
+    .await;
 }
 
 /// Runs a relay until it ends, nothing moves for `idle_timeout`, or the
-/// backend is deleted and drained.
+/// backend is deleted and drained; reports the client socket's segments
+/// every few seconds and at the end.
+#[allow(clippy::too_many_arguments)]
 async fn watch(
     dp: &DataPlane,
     relay: impl Future<Output = io::Result<()>>,
@@ -263,11 +312,26 @@ async fn watch(
     base: Instant,
     idle_timeout: Duration,
     guard: ActiveGuard,
+    meter: &Meter,
+    client: Option<BorrowedFd<'_>>,
 ) {
+    let report = async {
+        let mut tick = tokio::time::interval_at(Instant::now() + SEGMENTS_EVERY, SEGMENTS_EVERY);
+        loop {
+            tick.tick().await;
+            if let Some(fd) = client {
+                meter.segments(fd);
+            }
+        }
+    };
     tokio::select! {
         _ = relay => {}
         _ = idle(last, base, idle_timeout) => Counters::inc(&dp.counters.idle_closed),
         _ = guard.backend().drained.cancelled() => Counters::inc(&dp.counters.drained_closed),
+        _ = report => {}
+    }
+    if let Some(fd) = client {
+        meter.segments(fd);
     }
     drop(guard);
 }
@@ -279,6 +343,7 @@ async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut w: W,
     last: &AtomicU64,
     base: Instant,
+    moved: &(dyn Fn(usize) + Sync),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; BUF];
     loop {
@@ -289,30 +354,8 @@ async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
         w.write_all(&buf[..n]).await?;
         w.flush().await?;
+        moved(n);
         last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Copies `r` to `w` until EOF (then half-closes `w`). The buffer exists
-/// only while bytes are flowing.
-async fn pipe(r: OwnedReadHalf, mut w: OwnedWriteHalf, last: &AtomicU64, base: Instant) -> io::Result<()> {
-    loop {
-        r.readable().await?;
-        let mut buf = vec![0u8; BUF];
-        loop {
-            match r.try_read(&mut buf) {
-                Ok(0) => {
-                    w.shutdown().await?;
-                    return Ok(());
-                }
-                Ok(n) => {
-                    w.write_all(&buf[..n]).await?;
-                    last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
     }
 }
 

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::counters::Counters;
 use crate::dataplane::{DataPlane, socket_for};
-use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
+use crate::meter::Meter;
+use crate::snapshot::{ActiveGuard, BackendStat, BackendState, ListenerConfig, ListenerKey, Stat};
 
 const MAX_DATAGRAM: usize = 65_536;
 const SWEEP: Duration = Duration::from_millis(250);
@@ -25,6 +26,8 @@ const SWEEP: Duration = Duration::from_millis(250);
 struct Flow {
     upstream: Arc<UdpSocket>,
     guard: ActiveGuard,
+    /// The flow as a connection of its VServer (new, active).
+    meter: Meter,
     last_ms: AtomicU64,
     idle: Duration,
     stop: CancellationToken,
@@ -84,12 +87,14 @@ async fn run(dp: Arc<DataPlane>, key: ListenerKey, sock: Arc<UdpSocket>, stop: C
                     if let Some(s) = sticky.get_mut(&client.ip()) {
                         s.last_ms = now;
                     }
+                    f.received(n);
                     let _ = f.upstream.send(data).await;
                     continue;
                 }
                 let Some(cfg) = dp.current.load().listeners.get(&key).cloned() else { continue };
                 match new_flow(&dp, &cfg, &sock, &mut sticky, flows.len(), client, now, base).await {
                     Some(f) => {
+                        f.received(n);
                         let _ = f.upstream.send(data).await;
                         flows.insert(client, f);
                     }
@@ -116,6 +121,7 @@ async fn new_flow(
 ) -> Option<Arc<Flow>> {
     if !cfg.allows(sock.local_addr().map(|a| a.port()).unwrap_or(0), client.ip()) {
         Counters::inc(&dp.counters.acl_denied);
+        cfg.stats.inc(Stat::Dropped);
         return None;
     }
     if open >= dp.config.udp_max_flows {
@@ -133,10 +139,15 @@ async fn new_flow(
         Ipv6Addr::UNSPECIFIED.into()
     };
     let up = UdpSocket::bind(SocketAddr::new(unspecified, 0)).await.ok()?;
-    up.connect(backend.addr).await.ok()?;
+    if up.connect(backend.addr).await.is_err() {
+        backend.stats.inc(BackendStat::Failures);
+        return None;
+    }
+    backend.stats.inc(BackendStat::Connections);
     let flow = Arc::new(Flow {
         upstream: Arc::new(up),
         guard: ActiveGuard::new(&backend),
+        meter: Meter::open(&cfg.stats),
         last_ms: AtomicU64::new(now),
         idle: cfg.idle_timeout,
         stop: CancellationToken::new(),
@@ -180,6 +191,15 @@ fn choose(
     Some(picked)
 }
 
+impl Flow {
+    /// A datagram of `n` bytes from the client, forwarded to the backend.
+    fn received(&self, n: usize) {
+        self.meter.bytes_in(n);
+        self.meter.packets(1, 0);
+        self.guard.backend().stats.add(BackendStat::BytesOut, n as u64);
+    }
+}
+
 /// Backend → client: replies leave from the LB address.
 async fn replies(flow: Arc<Flow>, sock: Arc<UdpSocket>, client: SocketAddr, base: Instant) {
     loop {
@@ -194,9 +214,13 @@ async fn replies(flow: Arc<Flow>, sock: Arc<UdpSocket>, client: SocketAddr, base
                 loop {
                     buf.clear();
                     match flow.upstream.try_recv_buf(&mut buf) {
-                        Ok(_) => {
+                        Ok(n) => {
                             flow.last_ms.store(ms(base), Ordering::Relaxed);
-                            let _ = sock.send_to(&buf, client).await;
+                            if sock.send_to(&buf, client).await.is_ok() {
+                                flow.meter.bytes_out(n);
+                                flow.meter.packets(0, 1);
+                                flow.guard.backend().stats.add(BackendStat::BytesIn, n as u64);
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         // ICMP port unreachable from the backend: keep the flow; health checks decide.

@@ -21,6 +21,31 @@ pub struct Config {
     pub reserved_ports: Vec<u16>,
     pub store: StoreConfig,
     pub dataplane: DataPlaneSection,
+    pub metrics: MetricsSection,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
+}
+
+/// `[metrics]`: sampling and history retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Seconds between samples (1–60).
+    pub interval_s: u64,
+    /// Hours of full-resolution samples kept (1–168); older ones survive as 5-minute averages.
+    pub raw_retention_h: u64,
+    /// Days of 5-minute averages (and of delivered, resolved alarm events) kept (1–366).
+    pub retention_days: u64,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            interval_s: 10,
+            raw_retention_h: 24,
+            retention_days: 30,
+        }
+    }
 }
 
 /// `[dataplane]`: timeouts and limits of the proxy.
@@ -78,6 +103,8 @@ impl Default for Config {
             reserved_ports: api.reserved_ports,
             store: StoreConfig::Embedded,
             dataplane: DataPlaneSection::default(),
+            metrics: MetricsSection::default(),
+            metrics_token: None,
         }
     }
 }
@@ -103,6 +130,19 @@ impl Config {
         let d = &self.dataplane;
         if d.connect_timeout_ms == 0 || d.udp_max_flows == 0 || d.response_header_timeout_ms == 0 {
             bail!("dataplane: connect_timeout_ms, response_header_timeout_ms and udp_max_flows must be positive");
+        }
+        let m = &self.metrics;
+        if !(1..=60).contains(&m.interval_s) {
+            bail!("metrics.interval_s must be 1-60 seconds, not {}", m.interval_s);
+        }
+        if !(1..=168).contains(&m.raw_retention_h) {
+            bail!("metrics.raw_retention_h must be 1-168 hours, not {}", m.raw_retention_h);
+        }
+        if !(1..=366).contains(&m.retention_days) {
+            bail!("metrics.retention_days must be 1-366 days, not {}", m.retention_days);
+        }
+        if self.metrics_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            bail!("metrics_token must not be empty (leave it out for an open /metrics)");
         }
         if self.reserved_ports.contains(&0) {
             bail!("reserved_ports: 0 is not a port");
@@ -132,10 +172,22 @@ impl Config {
         }
     }
 
+    pub fn metrics_settings(&self) -> weir_metrics::Settings {
+        let m = &self.metrics;
+        weir_metrics::Settings {
+            interval: std::time::Duration::from_secs(m.interval_s),
+            retention: weir_metrics::history::Retention {
+                raw_s: (m.raw_retention_h * 3600) as i64,
+                rollup_s: (m.retention_days * 86_400) as i64,
+            },
+        }
+    }
+
     pub fn api_config(&self) -> weir_api::ApiConfig {
         weir_api::ApiConfig {
             eip_pool: self.eip_pool.clone(),
             reserved_ports: self.reserved_ports.clone(),
+            metrics_token: self.metrics_token.clone(),
         }
     }
 }

@@ -34,11 +34,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let applied = dp.applied();
     let health = Arc::new(weir_health::Table::new());
     let checker = weir_health::Checker::new(health.clone(), HEALTH_CONCURRENCY);
+    let view = Arc::new(crate::sync::View(dp.clone(), applied.clone(), health.clone()));
+    let metrics = weir_metrics::Metrics::open(&cfg.data_dir, cfg.metrics_settings(), view.clone())
+        .map_err(|e| anyhow::anyhow!("opening the metrics history: {e}"))?;
     tokio::spawn(crate::sync::run(
         store.clone(),
         dp.clone(),
         health.clone(),
         checker.clone(),
+        metrics.clone(),
     ));
     // The API answers once the data plane has applied what the store holds,
     // so a restart never shows stale statuses.
@@ -46,8 +50,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let target = store.revision();
     let _ = tokio::time::timeout(Duration::from_secs(30), a.wait_for(|r| *r >= target)).await;
 
-    let view: Arc<dyn weir_api::DataPlaneView> = Arc::new(crate::sync::View(dp.clone(), applied, health));
-    let state = AppState::new(store, cfg.api_config(), view);
+    metrics.start();
+    let state = AppState::new(store, cfg.api_config(), view, metrics);
     let listener = tokio::net::TcpListener::bind(cfg.api_listen)
         .await
         .with_context(|| format!("binding the API to {}", cfg.api_listen))?;

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_api::{BackendHealth, DataPlaneView, ListenerStatus, VServerStats};
+use weir_api::{BackendHealth, DataPlaneView, ListenerStatus};
+use weir_metrics::reading::{BackendReading, LbReading, Reading, Source, VsReading};
 use weir_model::Kind;
+use weir_model::alarm::{AlarmTemplate, Scope};
 use weir_model::backend::Backend;
 use weir_model::backend::{BackendStatus, LastCheck};
 use weir_model::certificate::Certificate;
@@ -20,7 +22,7 @@ use weir_store::{ListQuery, Store, TxnExt};
 /// How often listeners that failed to bind are tried again.
 const BIND_RETRY: Duration = Duration::from_secs(5);
 
-async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
+async fn load(store: &Store) -> weir_model::Result<(ConfigInput, Vec<AlarmTemplate>)> {
     store
         .read(|tx| {
             let mut input = ConfigInput {
@@ -46,7 +48,8 @@ async fn load(store: &Store) -> weir_model::Result<ConfigInput> {
                 certificates.extend(tx.get::<Certificate>(id)?);
             }
             input.certificates = certificates;
-            Ok(input)
+            let templates = tx.list::<AlarmTemplate>(&ListQuery::new(Kind::AlarmTemplate))?.items;
+            Ok((input, templates))
         })
         .await
 }
@@ -58,12 +61,14 @@ pub async fn run(
     dp: Arc<DataPlane>,
     health: Arc<weir_health::Table>,
     checker: Arc<weir_health::Checker>,
+    metrics: Arc<weir_metrics::Metrics>,
 ) {
     let mut revs = store.subscribe();
     loop {
         revs.borrow_and_update();
         match load(&store).await {
-            Ok(input) => {
+            Ok((input, templates)) => {
+                metrics.set_catalog(catalog(&input, templates));
                 let started = std::time::Instant::now();
                 let mut compiled = dp.compile(&input, &health);
                 let keep = compiled.snapshot.backends.keys().cloned().collect();
@@ -98,6 +103,84 @@ pub async fn run(
     }
 }
 
+/// Which resources each alarm template watches: a template bound to an LB
+/// watches the LB (its `lb` rules) and each of its VServers (its `vserver`
+/// rules); bound to a VServer, that VServer.
+fn catalog(input: &ConfigInput, templates: Vec<AlarmTemplate>) -> weir_metrics::Catalog {
+    use std::collections::HashMap;
+    let templates: HashMap<String, Arc<AlarmTemplate>> =
+        templates.into_iter().map(|t| (t.id.clone(), Arc::new(t))).collect();
+    let mut watches = Vec::new();
+    let mut watch = |resource: &str, lb: &str, scope: Scope, t: &Option<String>| {
+        if let Some(t) = t.as_ref().and_then(|t| templates.get(t)) {
+            watches.push(weir_metrics::alarm::Watch {
+                resource_id: resource.to_string(),
+                lb_id: lb.to_string(),
+                scope,
+                template: t.clone(),
+            });
+        }
+    };
+    let lb_template: HashMap<&str, &Option<String>> = input
+        .lbs
+        .iter()
+        .map(|l| (l.id.as_str(), &l.alarm_template_id))
+        .collect();
+    for lb in &input.lbs {
+        watch(&lb.id, &lb.id, Scope::Lb, &lb.alarm_template_id);
+    }
+    for vs in &input.vservers {
+        let of_lb = lb_template.get(vs.lb_id.as_str()).copied().unwrap_or(&None);
+        watch(&vs.id, &vs.lb_id, Scope::Vserver, of_lb);
+        if vs.alarm_template_id != *of_lb {
+            watch(&vs.id, &vs.lb_id, Scope::Vserver, &vs.alarm_template_id);
+        }
+    }
+    weir_metrics::Catalog { watches }
+}
+
+impl Source for View {
+    fn read(&self) -> Reading {
+        let snap = self.0.snapshot();
+        let mut r = Reading {
+            process: self.counters(),
+            ..Reading::default()
+        };
+        let mut unhealthy_of_lb: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for l in snap.listeners.values() {
+            let unhealthy = l.backends.iter().filter(|b| !b.health.is_candidate()).count() as u64;
+            *unhealthy_of_lb.entry(l.lb_id.as_str()).or_default() += unhealthy;
+            r.vservers.push(VsReading {
+                id: l.vserver_id.clone(),
+                lb_id: l.lb_id.clone(),
+                counters: l.stats.vs.read(),
+                unhealthy_backends: unhealthy,
+            });
+            for b in &l.backends {
+                r.backends.push(BackendReading {
+                    id: b.id.clone(),
+                    vserver_id: l.vserver_id.clone(),
+                    lb_id: l.lb_id.clone(),
+                    counters: b.stats.read(),
+                    active: b.active.load(std::sync::atomic::Ordering::Relaxed),
+                    up: b.health.is_candidate(),
+                });
+            }
+        }
+        for (id, stats) in &snap.lbs {
+            r.lbs.push(LbReading {
+                id: id.clone(),
+                counters: stats.read(),
+                unhealthy_backends: unhealthy_of_lb.get(id.as_str()).copied().unwrap_or(0),
+            });
+        }
+        r.lbs.sort_by(|a, b| a.id.cmp(&b.id));
+        r.vservers.sort_by(|a, b| a.id.cmp(&b.id));
+        r.backends.sort_by(|a, b| a.id.cmp(&b.id));
+        r
+    }
+}
+
 /// The API's view of the data plane.
 pub struct View(
     pub Arc<DataPlane>,
@@ -106,22 +189,6 @@ pub struct View(
 );
 
 impl DataPlaneView for View {
-    fn vserver_stats(&self) -> Vec<VServerStats> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let snap = self.0.snapshot();
-        let mut v: Vec<VServerStats> = snap
-            .listeners
-            .values()
-            .map(|l| VServerStats {
-                lb_id: l.lb_id.clone(),
-                vserver_id: l.vserver_id.clone(),
-                requests: l.stats.requests.load(Relaxed),
-                responses: std::array::from_fn(|i| l.stats.responses[i].load(Relaxed)),
-            })
-            .collect();
-        v.sort_by(|a, b| a.vserver_id.cmp(&b.vserver_id));
-        v
-    }
     fn applied_revision(&self) -> u64 {
         *self.1.borrow()
     }

@@ -129,6 +129,9 @@ fn create_lb(
     if let Some(sg) = &req.security_group_id {
         tx.claim(&keys::uses(sg, &id), &id)?;
     }
+    if let Some(a) = &req.alarm_template_id {
+        tx.claim(&keys::uses(a, &id), &id)?;
+    }
     let now = OffsetDateTime::now_utc();
     let lb = LoadBalancer {
         id,
@@ -285,9 +288,14 @@ pub async fn patch(
                 lb.security_group_id = sg.clone();
             }
             if let Some(a) = &req.alarm_template_id {
-                if let Some(new) = a {
-                    access::reference_raw(tx, &actor, Kind::AlarmTemplate, "alarm_template_id", new)?;
-                }
+                super::alarm_templates::rebind(
+                    tx,
+                    &actor,
+                    "alarm_template_id",
+                    &lb.id,
+                    lb.alarm_template_id.as_deref(),
+                    a.as_deref(),
+                )?;
                 lb.alarm_template_id = a.clone();
             }
             let after = serde_json::to_value(&lb).map_err(|e| Error::internal(e.to_string()))?;

@@ -1,9 +1,11 @@
 //! Route table and the response helpers every handler shares.
 
 pub mod accounts;
+pub mod alarm_templates;
 pub mod backends;
 pub mod certificates;
 pub mod lbs;
+pub mod metrics;
 pub mod network;
 pub mod rules;
 pub mod security_groups;
@@ -64,6 +66,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::get, rules::patch, rules::delete))
         .routes(routes!(certificates::list, certificates::create))
         .routes(routes!(certificates::get, certificates::delete))
+        .routes(routes!(alarm_templates::list, alarm_templates::create))
+        .routes(routes!(
+            alarm_templates::get,
+            alarm_templates::patch,
+            alarm_templates::delete
+        ))
+        .routes(routes!(metrics::lb_metrics))
+        .routes(routes!(metrics::vs_metrics))
+        .routes(routes!(metrics::lb_chart))
+        .routes(routes!(metrics::vs_chart))
+        .routes(routes!(metrics::alarms))
 }
 
 /// `{"items": [...], "total": N}`.
@@ -174,7 +187,7 @@ fn serde_urlencoded_lite(q: &str) -> Result<ListParams, Error> {
     Ok(p)
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -62,8 +62,8 @@ pub fn lookup(tx: &mut dyn Txn, actor: &Actor, lb_id: &str, vs_id: &str) -> Resu
     }
 }
 
-/// Certificates (bound to `vs_id`, replacing the bindings of `old`) and
-/// alarm templates named by the spec must exist and be visible.
+/// Certificates and the alarm template named by the spec must exist and be
+/// visible; they are bound to `vs_id`, replacing the bindings of `old`.
 fn check_references(
     tx: &mut dyn Txn,
     actor: &Actor,
@@ -72,10 +72,14 @@ fn check_references(
     spec: &VServerSpec,
 ) -> Result<()> {
     super::certificates::bind(tx, actor, vs_id, old.and_then(|o| o.tls.as_ref()), spec.tls.as_ref())?;
-    if let Some(a) = &spec.alarm_template_id {
-        access::reference_raw(tx, actor, Kind::AlarmTemplate, "alarm_template_id", a)?;
-    }
-    Ok(())
+    super::alarm_templates::rebind(
+        tx,
+        actor,
+        "alarm_template_id",
+        vs_id,
+        old.and_then(|o| o.alarm_template_id.as_deref()),
+        spec.alarm_template_id.as_deref(),
+    )
 }
 
 fn build(spec: VServerSpec, id: String, lb: &LoadBalancer, created: (OffsetDateTime, u64), rev: u64) -> VServer {

@@ -71,7 +71,95 @@ pub enum LbCmd {
     BatchDelete(IdsArg),
     /// Save the visible load balancers as an Excel workbook
     Export(LbExport),
+    /// Traffic over a time window: last, average and peak of each metric
+    Metrics(LbMetrics),
 }
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    #[value(name = "1h")]
+    H1,
+    #[value(name = "6h")]
+    H6,
+    #[value(name = "12h")]
+    H12,
+    #[value(name = "1d")]
+    D1,
+}
+
+impl Range {
+    fn as_str(self) -> &'static str {
+        match self {
+            Range::H1 => "1h",
+            Range::H6 => "6h",
+            Range::H12 => "12h",
+            Range::D1 => "1d",
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct LbMetrics {
+    /// ID of the load balancer
+    pub id: String,
+    /// One of its VServers instead of the whole load balancer
+    #[arg(long = "vserver", value_name = "VS_ID")]
+    pub vserver: Option<String>,
+    /// Window ending now (default 1h)
+    #[arg(long, value_enum, conflicts_with_all = ["from", "to"])]
+    pub range: Option<Range>,
+    /// Window start: unix seconds or RFC 3339 (with --to)
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Window end: unix seconds or RFC 3339 (with --from)
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+}
+
+impl LbMetrics {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(r) = self.range {
+            q.push(("range", r.as_str().to_string()));
+        }
+        if let (Some(f), Some(t)) = (&self.from, &self.to) {
+            q.push(("from", f.clone()));
+            q.push(("to", t.clone()));
+        }
+        q
+    }
+}
+
+/// `{series: {metric: [[ts, v], …]}}` → one row per metric: last, average, peak.
+fn summarize(history: &Value) -> Value {
+    let mut items = Vec::new();
+    if let Some(series) = history.get("series").and_then(Value::as_object) {
+        for (metric, points) in series {
+            let vals: Vec<f64> = points
+                .as_array()
+                .map(|p| p.iter().filter_map(|x| x.get(1).and_then(Value::as_f64)).collect())
+                .unwrap_or_default();
+            let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+            let avg = (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64);
+            items.push(serde_json::json!({
+                "metric": metric,
+                "last": fmt(vals.last().copied()),
+                "avg": fmt(avg),
+                "max": fmt(vals.iter().copied().reduce(f64::max)),
+                "points": vals.len(),
+            }));
+        }
+    }
+    serde_json::json!({"total": items.len(), "items": items})
+}
+
+const METRIC_COLUMNS: &[Column] = &[
+    col("METRIC", "metric"),
+    col("LAST", "last"),
+    col("AVG", "avg"),
+    col("MAX", "max"),
+    col("POINTS", "points"),
+];
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 #[value(rename_all = "snake_case")]
@@ -198,6 +286,20 @@ pub async fn run(c: &Client, p: &Printer, cmd: LbCmd) -> Result<i32, CliError> {
         LbCmd::BatchDelete(a) => {
             let body = Body::new().list("ids", &a.ids).build();
             return Ok(p.batch(&c.post(&[LBS, "batch-delete"], &body).await?, "deleted"));
+        }
+        LbCmd::Metrics(a) => {
+            let r = match &a.vserver {
+                Some(vs) => c.get(&[LBS, &a.id, "vservers", vs, "metrics"], &a.query()).await?,
+                None => c.get(&[LBS, &a.id, "metrics"], &a.query()).await?,
+            };
+            match p.output() {
+                crate::output::Output::Json => p.object(&r, &[]),
+                crate::output::Output::Table => {
+                    let res = r.json.get("resolution_s").and_then(Value::as_i64).unwrap_or(0);
+                    p.note(&format!("resolution {res} s"));
+                    crate::output::emit(&crate::output::render_list(&summarize(&r.json), METRIC_COLUMNS));
+                }
+            }
         }
         LbCmd::Export(a) => {
             let bytes = c.get_bytes(&[LBS, "export.xlsx"]).await?;

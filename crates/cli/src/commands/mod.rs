@@ -2,6 +2,7 @@
 //! the map from API field paths to its flags.
 
 pub mod account;
+pub mod alarm;
 pub mod backend;
 pub mod cert;
 pub mod lb;
@@ -30,6 +31,8 @@ pub fn field_map(cmd: &Command) -> FieldMap {
         Command::Sg(_) => sg::FIELDS,
         Command::Cert(_) => cert::FIELDS,
         Command::Account(_) => account::FIELDS,
+        Command::AlarmTemplate(_) => alarm::TEMPLATE_FIELDS,
+        Command::Alarm(_) => alarm::ALARM_FIELDS,
         Command::Status => &[],
     }
 }

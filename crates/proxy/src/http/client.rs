@@ -3,6 +3,7 @@
 //! stream over one.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -10,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::buf::Buf;
+use crate::meter::Meter;
 
 pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// HTTP is spoken in clear on it (HTTP/2 then starts by its preface;
@@ -18,6 +20,8 @@ pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'stati
     /// The socket itself when the HTTP bytes are on it in clear: splice
     /// and readiness-based reads apply. `None` under TLS.
     fn tcp(&self) -> Option<&TcpStream>;
+    /// The socket, under any layer (for `TCP_INFO`).
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// The socket back, when there is no layer over it.
     fn into_tcp(self) -> Result<TcpStream, Self>
     where
@@ -72,6 +76,12 @@ impl Lazy {
 
 impl ClientIo for Lazy {
     const CLEARTEXT: bool = true;
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Lazy::Reg(t) => Some(t.as_fd()),
+            Lazy::Raw(s) => s.as_ref().map(|s| s.as_fd()),
+        }
+    }
     fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Lazy::Reg(t) => Some(t),
@@ -136,6 +146,9 @@ impl AsyncWrite for Lazy {
 
 impl ClientIo for TcpStream {
     const CLEARTEXT: bool = true;
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
     fn tcp(&self) -> Option<&TcpStream> {
         Some(self)
     }
@@ -146,6 +159,9 @@ impl ClientIo for TcpStream {
 
 impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {
     const CLEARTEXT: bool = false;
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.get_ref().0.as_fd())
+    }
     fn tcp(&self) -> Option<&TcpStream> {
         None
     }
@@ -157,7 +173,15 @@ impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {
 /// Reads what the client sent next into `buf` (0 at end of stream). The
 /// bytes pass through a stack buffer that lives only inside one poll, so a
 /// connection waiting here holds no heap buffer and a small future.
-pub(crate) async fn first_read<C: ClientIo>(client: &mut C, buf: &mut Buf) -> io::Result<usize> {
+pub(crate) async fn first_read<C: ClientIo>(client: &mut C, buf: &mut Buf, meter: &Meter) -> io::Result<usize> {
+    let r = first_read_inner(client, buf).await;
+    if let Ok(n) = r {
+        meter.bytes_in(n);
+    }
+    r
+}
+
+async fn first_read_inner<C: ClientIo>(client: &mut C, buf: &mut Buf) -> io::Result<usize> {
     if let Some(r) = client.raw_recv(buf) {
         return r;
     }
@@ -173,18 +197,28 @@ pub(crate) async fn first_read<C: ClientIo>(client: &mut C, buf: &mut Buf) -> io
 }
 
 /// Reads once from the client into `buf`.
-pub(crate) async fn fill<C: ClientIo>(client: &mut C, buf: &mut Buf) -> io::Result<usize> {
-    if let Some(r) = client.raw_recv(buf) {
-        return r;
+pub(crate) async fn fill<C: ClientIo>(client: &mut C, buf: &mut Buf, meter: &Meter) -> io::Result<usize> {
+    let r = match client.raw_recv(buf) {
+        Some(r) => r,
+        None => match client.tcp() {
+            Some(s) => buf.fill(s).await,
+            None => buf.fill_io(client).await,
+        },
+    };
+    if let Ok(n) = r {
+        meter.bytes_in(n);
     }
-    match client.tcp() {
-        Some(s) => buf.fill(s).await,
-        None => buf.fill_io(client).await,
-    }
+    r
 }
 
 /// Writes all of `bytes` and pushes them out (a TLS layer may hold them).
-pub(crate) async fn send<C: ClientIo>(client: &mut C, bytes: &[u8]) -> io::Result<()> {
+pub(crate) async fn send<C: ClientIo>(client: &mut C, bytes: &[u8], meter: &Meter) -> io::Result<()> {
+    send_inner(client, bytes).await?;
+    meter.bytes_out(bytes.len());
+    Ok(())
+}
+
+async fn send_inner<C: ClientIo>(client: &mut C, bytes: &[u8]) -> io::Result<()> {
     let mut rest = bytes;
     while !rest.is_empty() {
         match client.raw_send(rest) {

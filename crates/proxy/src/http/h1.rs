@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::client::{self, ClientIo};
+use crate::meter::Meter;
 use tokio::time::{Duration, Instant, timeout, timeout_at};
 
 use super::buf::Buf;
@@ -27,7 +28,7 @@ use super::route::host_key;
 use super::upstream::{Attempts, Found};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
-use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey};
+use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey, Stat};
 
 /// Connections tried per request (a dead pooled connection is replaced;
 /// connect failures move on within `Attempts`).
@@ -82,6 +83,8 @@ struct Conn<C> {
     key: ListenerKey,
     client: C,
     peer: SocketAddr,
+    /// Counts this connection into its VServer's and LB's counters.
+    meter: Meter,
     /// Client bytes not yet forwarded.
     buf: Buf,
     /// Backend bytes not yet relayed.
@@ -99,6 +102,7 @@ pub(crate) fn serve<C: ClientIo>(
     key: ListenerKey,
     client: C,
     peer: SocketAddr,
+    meter: Meter,
 ) -> impl Future<Output = ()> + Send {
     let c = Conn {
         dp,
@@ -106,6 +110,7 @@ pub(crate) fn serve<C: ClientIo>(
         key,
         client,
         peer,
+        meter,
         buf: Buf::default(),
         up_buf: Buf::default(),
         out: Vec::new(),
@@ -140,7 +145,7 @@ impl<C: ClientIo> Conn<C> {
             if n == super::h2::PREFACE.len() {
                 return true;
             }
-            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf)).await {
+            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf, &self.meter)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return false,
             }
@@ -151,11 +156,28 @@ impl<C: ClientIo> Conn<C> {
     /// only this loop's small state; everything a request needs lives in a
     /// boxed future that exists while the request does.
     async fn run(mut self) {
+        if let Some(next) = self.serve_h1().await {
+            // The connection leaves HTTP/1: boxed, so its state does not
+            // weigh on every idle connection's task.
+            return Box::pin(self.hand_over(next)).await;
+        }
+        if let Some(fd) = self.client.fd() {
+            self.meter.segments(fd);
+        }
+    }
+
+    /// HTTP/1 requests until the connection closes (`None`) or leaves
+    /// HTTP/1 (what it becomes).
+    async fn serve_h1(&mut self) -> Option<Next> {
         // Over TLS, HTTP/2 is chosen by ALPN before this connection starts.
         let mut first = C::CLEARTEXT;
-        let Some(mut idle) = self.dp.current.load().listeners.get(&self.key).map(|c| c.idle_timeout) else {
-            return;
-        };
+        let mut idle = self
+            .dp
+            .current
+            .load()
+            .listeners
+            .get(&self.key)
+            .map(|c| c.idle_timeout)?;
         if let Some(tcp) = self.client.tcp() {
             // A new connection's first request usually came with it: read it
             // now rather than wait for the poller to report it (one wake-up
@@ -166,6 +188,7 @@ impl<C: ClientIo> Conn<C> {
                 && n > 0
             {
                 self.buf.push(&early[..n]);
+                self.meter.bytes_in(n);
             }
         }
         loop {
@@ -175,20 +198,22 @@ impl<C: ClientIo> Conn<C> {
                 super::buf::give_vec(std::mem::take(&mut self.out));
                 match self.await_request(idle).await {
                     Some(true) => {}
-                    Some(false) => return,
+                    Some(false) => return None,
                     None => {
                         Counters::inc(&self.dp.counters.idle_closed);
-                        return;
+                        return None;
                     }
                 }
             }
             let next = Box::pin(self.request(&mut idle, std::mem::take(&mut first))).await;
             match next {
-                Next::KeepAlive => {}
-                Next::Close => return,
-                // The connection leaves HTTP/1: boxed, so its state does not
-                // weigh on every idle connection's task.
-                other => return Box::pin(self.hand_over(other)).await,
+                Next::KeepAlive => {
+                    if let Some(fd) = self.client.fd() {
+                        self.meter.segments_if_due(fd);
+                    }
+                }
+                Next::Close => return None,
+                other => return Some(other),
             }
         }
     }
@@ -198,11 +223,14 @@ impl<C: ClientIo> Conn<C> {
         match next {
             Next::H2 => {
                 let prefix = self.buf.bytes().to_vec();
-                super::h2::serve(self.dp, self.key, self.client, self.peer, prefix).await;
+                super::h2::serve(self.dp, self.key, self.client, self.peer, prefix, self.meter).await;
             }
             Next::Tunnel(up, guard, idle) => match self.client.into_tcp() {
-                Ok(client) => crate::tcp::tunnel(&self.dp, client, up, idle, guard).await,
-                Err(client) => crate::tcp::tunnel_io(&self.dp, client, up, idle, guard).await,
+                Ok(client) => crate::tcp::tunnel(&self.dp, client, up, idle, guard, self.meter).await,
+                Err(client) => {
+                    let fd = client.fd().and_then(|f| f.try_clone_to_owned().ok());
+                    crate::tcp::tunnel_io(&self.dp, client, fd, up, idle, guard, self.meter).await
+                }
             },
             Next::KeepAlive | Next::Close => {}
         }
@@ -213,7 +241,7 @@ impl<C: ClientIo> Conn<C> {
     /// client closed. This is the state idle connections sit in: no heap
     /// buffer, a small future (see [`client::first_read`]).
     async fn await_request(&mut self, idle: Duration) -> Option<bool> {
-        match timeout(idle, client::first_read(&mut self.client, &mut self.buf)).await {
+        match timeout(idle, client::first_read(&mut self.client, &mut self.buf, &self.meter)).await {
             Err(_) => None,
             Ok(Ok(n)) => Some(n > 0),
             Ok(Err(_)) => Some(false),
@@ -247,7 +275,7 @@ impl<C: ClientIo> Conn<C> {
         let next = match head {
             Ok(None) => return Next::Close,
             Ok(Some(h)) => {
-                cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                cfg.stats.inc(Stat::Requests);
                 match self.exchange(&cfg, h).await {
                     Ok(n) => n,
                     Err(f) => self.fail(&cfg, f).await,
@@ -255,7 +283,7 @@ impl<C: ClientIo> Conn<C> {
             }
             Err(f) => {
                 if !matches!(f, Fail::ClientGone | Fail::ClientTimeout) {
-                    cfg.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    cfg.stats.inc(Stat::Requests);
                 }
                 self.fail(&cfg, f).await
             }
@@ -278,7 +306,7 @@ impl<C: ClientIo> Conn<C> {
             r.status = status;
             r.bytes_out += bytes.len() as u64;
         });
-        if client::send(&mut self.client, bytes).await.is_err() || !keep {
+        if client::send(&mut self.client, bytes, &self.meter).await.is_err() || !keep {
             return Next::Close;
         }
         Next::KeepAlive
@@ -294,7 +322,7 @@ impl<C: ClientIo> Conn<C> {
                     Err(HeadError::TooLarge) => return Err(Fail::BadRequest("request head too large")),
                 }
             }
-            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf)).await {
+            match timeout_at(deadline, client::fill(&mut self.client, &mut self.buf, &self.meter)).await {
                 Err(_) => return Err(Fail::ClientTimeout),
                 Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
                 Ok(Ok(_)) => {}
@@ -415,7 +443,7 @@ impl<C: ClientIo> Conn<C> {
         self.buf.consume(h.len);
         drop(h);
         if plan.expect_continue && plan.framing != Framing::None && self.buf.is_empty() {
-            client::send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n")
+            client::send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n", &self.meter)
                 .await
                 .map_err(|_| Fail::ClientGone)?;
         }
@@ -483,7 +511,7 @@ impl<C: ClientIo> Conn<C> {
     }
 
     async fn read_client(&mut self, idle: Duration) -> Result<(), Fail> {
-        match timeout(idle, client::fill(&mut self.client, &mut self.buf)).await {
+        match timeout(idle, client::fill(&mut self.client, &mut self.buf, &self.meter)).await {
             Err(_) => Err(Fail::ClientTimeout),
             Ok(Ok(0)) | Ok(Err(_)) => Err(Fail::ClientGone),
             Ok(Ok(_)) => Ok(()),
@@ -530,6 +558,7 @@ impl<C: ClientIo> Conn<C> {
                         _ => Fail::ClientGone,
                     })?;
                 sent += moved;
+                self.meter.bytes_in(moved as usize);
                 record!(self, r => r.bytes_in += moved);
                 *rem -= moved;
                 if *rem > 0 {
@@ -551,7 +580,7 @@ impl<C: ClientIo> Conn<C> {
                         self.out.clear();
                         write_response_head(&mut self.out, self.up_buf.bytes(), &r, None, false);
                         self.out.extend_from_slice(b"\r\n");
-                        client::send(&mut self.client, &self.out)
+                        client::send(&mut self.client, &self.out, &self.meter)
                             .await
                             .map_err(|_| Fail::ClientGone)?;
                         self.up_buf.consume(r.len);
@@ -606,7 +635,7 @@ impl<C: ClientIo> Conn<C> {
             self.up_buf.consume(res.len);
             self.out.extend_from_slice(self.up_buf.bytes());
             self.up_buf.consume(self.up_buf.len());
-            client::send(&mut self.client, &self.out)
+            client::send(&mut self.client, &self.out, &self.meter)
                 .await
                 .map_err(|_| Fail::ClientGone)?;
             let n = self.out.len() as u64;
@@ -684,7 +713,7 @@ impl<C: ClientIo> Conn<C> {
                 *rem -= n as u64;
             }
             if !self.out.is_empty() {
-                if client::send(&mut self.client, &self.out).await.is_err() {
+                if client::send(&mut self.client, &self.out, &self.meter).await.is_err() {
                     return false;
                 }
                 let n = self.out.len() as u64;
@@ -709,6 +738,7 @@ impl<C: ClientIo> Conn<C> {
                     }
                 };
                 let Ok(moved) = moved else { return false };
+                self.meter.bytes_out(moved as usize);
                 record!(self, r => r.bytes_out += moved);
                 *rem -= moved;
                 return *rem == 0;

@@ -28,13 +28,15 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::buf::Buf;
 use super::chunked::Chunked;
+use super::client::ClientIo;
 use super::head::{self, Framing};
 use super::path;
 use super::route::host_key;
 use super::upstream::{Attempts, Found};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
-use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey};
+use crate::meter::Meter;
+use crate::snapshot::{ActiveGuard, ListenerConfig, ListenerKey, Stat};
 
 /// The client connection preface.
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -44,18 +46,20 @@ const MAX_STREAMS: u32 = 100;
 const MAX_HEADER_LIST: u32 = 64 * 1024;
 
 /// Serves an HTTP/2 connection whose first bytes (`prefix`) were already read.
-pub(crate) async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+pub(crate) async fn serve<C: ClientIo>(
     dp: Arc<DataPlane>,
     key: ListenerKey,
     client: C,
     peer: SocketAddr,
     prefix: Vec<u8>,
+    meter: Meter,
 ) {
     let resets = Arc::new(AtomicUsize::new(0));
     let abusive = Arc::new(Notify::new());
     let io = hyper_util::rt::TokioIo::new(Prefixed {
         prefix: Bytes::from(prefix),
         inner: client,
+        meter,
     });
     let svc = {
         let (dp, resets, abusive) = (dp.clone(), resets.clone(), abusive.clone());
@@ -146,7 +150,7 @@ async fn handle(
         guard.done = true;
         return Ok(own(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n"));
     };
-    cfg.stats.requests.fetch_add(1, Ordering::Relaxed);
+    cfg.stats.inc(Stat::Requests);
     let started = Instant::now();
     let request = if dp.config.access_log {
         format!(
@@ -518,12 +522,23 @@ impl hyper::body::Body for ChannelBody {
 }
 
 /// A stream whose first bytes were already read.
-struct Prefixed<C> {
+struct Prefixed<C: ClientIo> {
     prefix: Bytes,
     inner: C,
+    /// Counts the bytes (the prefix was counted when HTTP/1 read it) and,
+    /// when the connection is dropped, its segments.
+    meter: Meter,
 }
 
-impl<C: AsyncRead + Unpin> AsyncRead for Prefixed<C> {
+impl<C: ClientIo> Drop for Prefixed<C> {
+    fn drop(&mut self) {
+        if let Some(fd) = self.inner.fd() {
+            self.meter.segments(fd);
+        }
+    }
+}
+
+impl<C: ClientIo> AsyncRead for Prefixed<C> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.remaining());
@@ -531,13 +546,25 @@ impl<C: AsyncRead + Unpin> AsyncRead for Prefixed<C> {
             buf.put_slice(&part);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.meter.bytes_in(buf.filled().len() - before);
+        if let Some(fd) = this.inner.fd() {
+            this.meter.segments_if_due(fd);
+        }
+        r
     }
 }
 
-impl<C: AsyncWrite + Unpin> AsyncWrite for Prefixed<C> {
+impl<C: ClientIo> AsyncWrite for Prefixed<C> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            this.meter.bytes_out(n);
+        }
+        r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -550,7 +577,12 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Prefixed<C> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            this.meter.bytes_out(n);
+        }
+        r
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()

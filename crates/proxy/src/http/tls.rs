@@ -10,6 +10,7 @@ use tokio::time::timeout;
 
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
+use crate::meter::Meter;
 use crate::snapshot::{ListenerConfig, ListenerKey};
 
 /// Serves one https connection. The handshake must complete within the
@@ -20,6 +21,7 @@ pub(crate) async fn serve_tls(
     key: ListenerKey,
     sock: TcpStream,
     peer: SocketAddr,
+    meter: Meter,
 ) {
     let (config, idle) = match cfg.tls.as_ref().map(|t| &t.config) {
         Some(Ok(c)) => (c.clone(), cfg.idle_timeout),
@@ -47,8 +49,8 @@ pub(crate) async fn serve_tls(
         }
     };
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        super::h2::serve(dp, key, stream, peer, Vec::new()).await;
+        super::h2::serve(dp, key, stream, peer, Vec::new(), meter).await;
     } else {
-        super::h1::serve(dp, key, stream, peer).await;
+        super::h1::serve(dp, key, stream, peer, meter).await;
     }
 }

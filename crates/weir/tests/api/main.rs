@@ -6,6 +6,7 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each")]
 mod kit;
 
+mod alarm_templates;
 mod backends;
 mod certs;
 mod cli;
@@ -22,6 +23,7 @@ mod l7_h2;
 mod l7_live;
 mod l7_strict;
 mod l7_tls;
+mod metrics;
 mod resources;
 mod tenancy;
 mod validation;
