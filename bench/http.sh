@@ -271,9 +271,13 @@ EOF
 measure() {
     local pid=${PID_OF[$2]:-} c0=0 c1=0 t0 t1 rc=0
     [[ -n $pid ]] && c0=$(cpu_ticks "$pid")
+    # MEASURE_HOOK (bench/metrics.sh): a command told "start PID" and
+    # "stop PID" around each measurement (e.g. to count instructions).
+    if [[ -n ${MEASURE_HOOK:-} && -n $pid ]]; then "$MEASURE_HOOK" start "$pid"; fi
     t0=$(date +%s.%N)
     timeout $((SECS + 30)) taskset -c "$CPU" "${@:3}" >"$WORK/run.out" 2>"$WORK/run.err" || rc=$?
     t1=$(date +%s.%N)
+    if [[ -n ${MEASURE_HOOK:-} && -n $pid ]]; then "$MEASURE_HOOK" stop "$pid"; fi
     [[ -n $pid ]] && c1=$(cpu_ticks "$pid")
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then die "$2 died during $1"; fi
     M_WALL=$(echo "$t1 - $t0" | bc -l)

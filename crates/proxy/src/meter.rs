@@ -7,7 +7,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::snapshot::{Stat, VsStats};
+use crate::snapshot::{BackendStat, BackendStats, Stat, VsStats};
 
 /// How often a long-lived tunnel reports its segments.
 pub(crate) const SEGMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -58,6 +58,20 @@ impl Meter {
         if n > 0 {
             self.stats.add(Stat::BytesOut, n as u64);
         }
+    }
+
+    /// `n` client bytes relayed to a backend (tunnels).
+    #[inline]
+    pub(crate) fn relayed_up(&self, backend: &BackendStats, n: usize) {
+        self.bytes_in(n);
+        backend.add(BackendStat::BytesOut, n as u64);
+    }
+
+    /// `n` backend bytes relayed to the client (tunnels).
+    #[inline]
+    pub(crate) fn relayed_down(&self, backend: &BackendStats, n: usize) {
+        self.bytes_out(n);
+        backend.add(BackendStat::BytesIn, n as u64);
     }
 
     /// Datagrams (UDP).

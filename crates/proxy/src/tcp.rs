@@ -241,14 +241,8 @@ pub(crate) async fn tunnel(
     let backend = guard.backend().clone();
     let zero_copy = dp.config.splice;
     let (c, u, m, b) = (&client, &up, &meter, &backend.stats);
-    let to_up = |n: usize| {
-        m.bytes_in(n);
-        b.add(BackendStat::BytesOut, n as u64);
-    };
-    let to_client = |n: usize| {
-        m.bytes_out(n);
-        b.add(BackendStat::BytesIn, n as u64);
-    };
+    let to_up = |n: usize| m.relayed_up(b, n);
+    let to_client = |n: usize| m.relayed_down(b, n);
     let both = async {
         tokio::try_join!(
             splice::pipe(c, u, last, base, zero_copy, &to_up),
@@ -278,14 +272,8 @@ pub(crate) async fn tunnel_io<C: AsyncRead + AsyncWrite + Unpin>(
     let both = async move {
         let (cr, cw) = tokio::io::split(client);
         let (ur, uw) = up.into_split();
-        let to_up = |n: usize| {
-            m.bytes_in(n);
-            b.add(BackendStat::BytesOut, n as u64);
-        };
-        let to_client = |n: usize| {
-            m.bytes_out(n);
-            b.add(BackendStat::BytesIn, n as u64);
-        };
+        let to_up = |n: usize| m.relayed_up(b, n);
+        let to_client = |n: usize| m.relayed_down(b, n);
         tokio::try_join!(copy(cr, uw, last, base, &to_up), copy(ur, cw, last, base, &to_client)).map(|_| ())
     };
     watch(
