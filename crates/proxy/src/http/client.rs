@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -168,32 +168,6 @@ impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {
     fn into_tcp(self) -> Result<TcpStream, Self> {
         Err(self)
     }
-}
-
-/// Reads what the client sent next into `buf` (0 at end of stream). The
-/// bytes pass through a stack buffer that lives only inside one poll, so a
-/// connection waiting here holds no heap buffer and a small future.
-pub(crate) async fn first_read<C: ClientIo>(client: &mut C, buf: &mut Buf, meter: &Meter) -> io::Result<usize> {
-    let r = first_read_inner(client, buf).await;
-    if let Ok(n) = r {
-        meter.bytes_in(n);
-    }
-    r
-}
-
-async fn first_read_inner<C: ClientIo>(client: &mut C, buf: &mut Buf) -> io::Result<usize> {
-    if let Some(r) = client.raw_recv(buf) {
-        return r;
-    }
-    std::future::poll_fn(|cx: &mut Context<'_>| {
-        let mut space = [0u8; 2048];
-        let mut rb = ReadBuf::new(&mut space);
-        ready!(Pin::new(&mut *client).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        buf.push(rb.filled());
-        Poll::Ready(Ok(n))
-    })
-    .await
 }
 
 /// Reads once from the client into `buf`.

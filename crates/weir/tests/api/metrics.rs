@@ -261,9 +261,13 @@ async fn a_known_workload_is_counted_exactly_and_kept_across_restarts() {
     let w = w.ok(200);
     assert_eq!(w["from"], from);
     assert!(w["series"]["requests_per_s"].as_array().unwrap().len() <= 400);
-    s.get(ADMIN, &format!("/v1/load-balancers/{lb}/metrics?from={now}&to={from}"))
-        .await
-        .err(400, "invalid_value", Some("from"));
+    let earlier = now - 60;
+    s.get(
+        ADMIN,
+        &format!("/v1/load-balancers/{lb}/metrics?from={now}&to={earlier}"),
+    )
+    .await
+    .err(400, "invalid_value", Some("from"));
     s.get(ADMIN, &format!("/v1/load-balancers/{lb}/metrics?range=2h"))
         .await
         .err(400, "invalid_value", Some("range"));
