@@ -29,7 +29,9 @@ pub type Result<T> = std::result::Result<T, DbError>;
 
 /// Schemas of the modules that keep tables here; each statement is
 /// idempotent (`IF NOT EXISTS`).
-const SCHEMAS: &[&str] = &[crate::history::SCHEMA, crate::alarm::SCHEMA];
+fn schemas() -> [String; 2] {
+    [crate::history::schema(), crate::alarm::SCHEMA.to_string()]
+}
 
 /// One connection behind a mutex: the sampler writes once per interval and
 /// the API reads charts, so there is nothing to gain from a pool. Callers on
@@ -53,8 +55,8 @@ impl Db {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| DbError(format!("cannot restrict permissions of {}: {e}", path.display())))?;
         }
-        for s in SCHEMAS {
-            conn.execute_batch(s)?;
+        for s in schemas() {
+            conn.execute_batch(&s)?;
         }
         Ok(Arc::new(Db { conn: Mutex::new(conn) }))
     }

@@ -17,52 +17,26 @@ use serde::Serialize;
 use crate::db::{self, Db};
 use crate::{METRICS, Metric, Values};
 
-/// The tables of both tiers and the bookkeeping of the rollup. The metric
-/// columns must follow `Metric::ALL` (a test checks they do).
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS samples_raw (
-    resource TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    new_connections_per_s REAL NOT NULL,
-    active_connections REAL NOT NULL,
-    bytes_in_per_s REAL NOT NULL,
-    bytes_out_per_s REAL NOT NULL,
-    packets_in_per_s REAL NOT NULL,
-    packets_out_per_s REAL NOT NULL,
-    dropped_per_s REAL NOT NULL,
-    requests_per_s REAL NOT NULL,
-    http_2xx_per_s REAL NOT NULL,
-    http_3xx_per_s REAL NOT NULL,
-    http_4xx_per_s REAL NOT NULL,
-    http_5xx_per_s REAL NOT NULL,
-    unhealthy_backends REAL NOT NULL,
-    PRIMARY KEY (resource, ts)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS samples_raw_ts ON samples_raw (ts);
-CREATE TABLE IF NOT EXISTS samples_5m (
-    resource TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    new_connections_per_s REAL NOT NULL,
-    active_connections REAL NOT NULL,
-    bytes_in_per_s REAL NOT NULL,
-    bytes_out_per_s REAL NOT NULL,
-    packets_in_per_s REAL NOT NULL,
-    packets_out_per_s REAL NOT NULL,
-    dropped_per_s REAL NOT NULL,
-    requests_per_s REAL NOT NULL,
-    http_2xx_per_s REAL NOT NULL,
-    http_3xx_per_s REAL NOT NULL,
-    http_4xx_per_s REAL NOT NULL,
-    http_5xx_per_s REAL NOT NULL,
-    unhealthy_backends REAL NOT NULL,
-    PRIMARY KEY (resource, ts)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS samples_5m_ts ON samples_5m (ts);
-CREATE TABLE IF NOT EXISTS history_meta (
-    key TEXT PRIMARY KEY NOT NULL,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-";
+/// The tables of both tiers (one row per resource and sample, the metrics
+/// as columns in `Metric::ALL` order) and the bookkeeping of the rollup.
+pub fn schema() -> String {
+    let columns: String = crate::Metric::ALL
+        .iter()
+        .map(|m| format!("    {} REAL NOT NULL,\n", m.name()))
+        .collect();
+    let mut sql = String::new();
+    for table in ["samples_raw", "samples_5m"] {
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n    resource TEXT NOT NULL,\n    ts INTEGER NOT NULL,\n\
+             {columns}    PRIMARY KEY (resource, ts)\n) WITHOUT ROWID;\n\
+             CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts);\n"
+        ));
+    }
+    sql.push_str(
+        "CREATE TABLE IF NOT EXISTS history_meta (\n    key TEXT PRIMARY KEY NOT NULL,\n    value INTEGER NOT NULL\n) WITHOUT ROWID;\n",
+    );
+    sql
+}
 
 /// Rollup tier resolution.
 pub const ROLLUP_S: i64 = 300;
