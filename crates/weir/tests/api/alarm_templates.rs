@@ -539,6 +539,12 @@ async fn tenants_cannot_see_or_bind_each_others_templates() {
     )
     .await;
     let lb = kit::lb(&s, &b, &n, "bob").await;
+    // Applied first: its status turning `active` meanwhile is not a change
+    // the refused requests below made.
+    let rev = s.get(ADMIN, "/v1/system/status").await.ok(200)["revision"]
+        .as_u64()
+        .unwrap();
+    s.wait_applied(rev).await;
     let lb_path = format!("/v1/load-balancers/{lb}");
     refused(
         &s,
