@@ -56,3 +56,34 @@ pub async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> std::io::Result<(
     }
     Ok(())
 }
+
+/// Awaits the tasks that each opened a connection (within a timeout), prints
+/// `ready ok=N errors=M` (the bench scripts wait for that line), keeps the
+/// connections open `hold_s` seconds, then closes them. The first errors
+/// are printed to stderr with `who` in front.
+pub async fn hold_all<T, E: std::fmt::Display>(
+    who: &str,
+    tasks: Vec<tokio::task::JoinHandle<Result<Result<T, E>, tokio::time::error::Elapsed>>>,
+    hold_s: f64,
+) -> anyhow::Result<()> {
+    let mut held = Vec::with_capacity(tasks.len());
+    let mut errors = 0usize;
+    for t in tasks {
+        let why = match t.await? {
+            Ok(Ok(s)) => {
+                held.push(s);
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        if errors < 3 {
+            eprintln!("{who}: {why}");
+        }
+        errors += 1;
+    }
+    println!("ready ok={} errors={errors}", held.len());
+    tokio::time::sleep(std::time::Duration::from_secs_f64(hold_s)).await;
+    drop(held);
+    Ok(())
+}

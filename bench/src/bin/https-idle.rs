@@ -128,29 +128,7 @@ async fn idle(addr: SocketAddr, conns: usize, hold: f64, path: String, sni: Stri
             tokio::time::timeout(OP_TIMEOUT, one_request(tls, name, addr, req)).await
         }));
     }
-    let mut held = Vec::with_capacity(conns);
-    let mut errors = 0usize;
-    for t in tasks {
-        match t.await? {
-            Ok(Ok(s)) => held.push(s),
-            Ok(Err(e)) => {
-                if errors < 3 {
-                    eprintln!("https-idle: {e}");
-                }
-                errors += 1;
-            }
-            Err(_) => {
-                if errors < 3 {
-                    eprintln!("https-idle: timed out after {OP_TIMEOUT:?}");
-                }
-                errors += 1;
-            }
-        }
-    }
-    println!("ready ok={} errors={errors}", held.len());
-    tokio::time::sleep(Duration::from_secs_f64(hold)).await;
-    drop(held);
-    Ok(())
+    weir_bench::hold_all("https-idle", tasks, hold).await
 }
 
 /// One connection, one request with `Connection: close`, then closed by the

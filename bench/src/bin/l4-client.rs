@@ -136,24 +136,7 @@ async fn idle(addr: SocketAddr, conns: usize, hold: f64) -> anyhow::Result<()> {
             tokio::time::timeout(OP_TIMEOUT * 5, ping(addr)).await
         }));
     }
-    let mut held = Vec::with_capacity(conns);
-    let mut errors = 0usize;
-    for t in tasks {
-        match t.await? {
-            Ok(Ok(s)) => held.push(s),
-            Ok(Err(e)) => {
-                if errors < 3 {
-                    eprintln!("l4-client idle: {e}");
-                }
-                errors += 1;
-            }
-            Err(_) => errors += 1,
-        }
-    }
-    println!("ready ok={} errors={errors}", held.len());
-    tokio::time::sleep(Duration::from_secs_f64(hold)).await;
-    drop(held);
-    Ok(())
+    weir_bench::hold_all("l4-client idle", tasks, hold).await
 }
 
 fn main() -> anyhow::Result<()> {
