@@ -5,6 +5,7 @@
 //! `token/<sha256>` → account id.
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use weir_model::account::Account;
@@ -57,40 +58,74 @@ impl Actor {
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
+    /// A bearer token, or else a console session cookie. With the cookie,
+    /// every method but GET/HEAD must carry the session's CSRF token in
+    /// `X-CSRF-Token` (403 otherwise): a browser attaches cookies on its
+    /// own, so the cookie alone proves nothing about who wrote the request.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && t.len() <= 256)
+                .ok_or_else(Error::unauthorized)?;
+            return resolve(state, token_hash(token))
+                .await?
+                .ok_or_else(|| ApiError(Error::unauthorized()));
+        }
+        let session = crate::console::session::cookie(&parts.headers, crate::console::session::COOKIE)
+            .and_then(|id| state.sessions.lookup(id))
             .ok_or_else(Error::unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or_else(Error::unauthorized)?;
-        let hash = token_hash(token);
-        let actor = state
-            .store
-            .read(move |tx| {
-                let Some(id) = tx.holder(&token_claim(&hash))? else {
-                    return Ok(None);
-                };
-                let Some(account) = tx.get::<Account>(&id)? else {
-                    return Ok(None);
-                };
-                let visible = if account.is_admin {
-                    None
-                } else if account.parent_id.is_some() {
-                    Some(vec![account.id.clone()])
-                } else {
-                    let mut v = vec![account.id.clone()];
-                    v.extend(tx.children::<Account>(&account.id)?.into_iter().map(|c| c.id));
-                    Some(v)
-                };
-                Ok(Some(Actor { account, visible }))
-            })
-            .await?;
-        actor.ok_or_else(|| ApiError(Error::unauthorized()))
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let given = parts
+                .headers
+                .get(crate::console::session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok());
+            match given {
+                None => return Err(ApiError(csrf_error("this request carries no CSRF token"))),
+                Some(g) if !crate::console::session::same_secret(g, &session.csrf) => {
+                    return Err(ApiError(csrf_error("this request's CSRF token is not this session's")));
+                }
+                Some(_) => {}
+            }
+        }
+        resolve(state, session.token_hash)
+            .await?
+            .ok_or_else(|| ApiError(Error::unauthorized()))
     }
+}
+
+pub fn csrf_error(why: &str) -> Error {
+    Error::new(
+        weir_model::ErrorKind::Forbidden,
+        "csrf_failed",
+        format!("{why}; reload the page and try again"),
+    )
+}
+
+/// The account whose token hashes to `hash`, with what it may see.
+pub async fn resolve(state: &AppState, hash: String) -> Result<Option<Actor>, ApiError> {
+    Ok(state
+        .store
+        .read(move |tx| {
+            let Some(id) = tx.holder(&token_claim(&hash))? else {
+                return Ok(None);
+            };
+            let Some(account) = tx.get::<Account>(&id)? else {
+                return Ok(None);
+            };
+            let visible = if account.is_admin {
+                None
+            } else if account.parent_id.is_some() {
+                Some(vec![account.id.clone()])
+            } else {
+                let mut v = vec![account.id.clone()];
+                v.extend(tx.children::<Account>(&account.id)?.into_iter().map(|c| c.id));
+                Some(v)
+            };
+            Ok(Some(Actor { account, visible }))
+        })
+        .await?)
 }

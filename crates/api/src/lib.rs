@@ -1,4 +1,5 @@
-//! Weir's REST API: handlers, auth and tenancy, the OpenAPI document.
+//! Weir's REST API: handlers, auth and tenancy, the OpenAPI document, and
+//! the web console over them.
 //!
 //! Handlers parse and authorize; the rules of what is valid live in
 //! `weir-model`; every change runs as one store transaction.
@@ -6,6 +7,7 @@
 mod access;
 mod auth;
 pub mod bootstrap;
+pub mod console;
 mod error;
 mod export;
 mod routes;
@@ -85,6 +87,8 @@ pub struct AppState {
     pub dataplane: Arc<dyn DataPlaneView>,
     pub metrics: Arc<weir_metrics::Metrics>,
     pub started: Instant,
+    /// Console sign-ins (in memory; see `console::session`).
+    pub sessions: Arc<console::session::Sessions>,
 }
 
 impl AppState {
@@ -100,6 +104,7 @@ impl AppState {
             dataplane,
             metrics,
             started: Instant::now(),
+            sessions: Arc::default(),
         }
     }
 
@@ -121,6 +126,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/metrics", axum::routing::get(routes::metrics::prometheus))
+        .merge(console::router())
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
