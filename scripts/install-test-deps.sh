@@ -8,6 +8,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # promtool (`check metrics`) validates the /metrics exposition.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The console's end-to-end test drives Debian's Chromium over WebDriver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-test-deps: installing ${need[*]}"

@@ -8,8 +8,16 @@ mod kit;
 
 mod alarm_templates;
 mod backends;
+#[allow(dead_code, reason = "shared helpers; not every module uses each")]
+mod browser;
 mod certs;
 mod cli;
+mod console;
+mod console_browser;
+#[allow(dead_code, reason = "shared helpers; not every module uses each")]
+mod console_kit;
+mod console_policy;
+mod console_resources;
 mod durability;
 mod export;
 mod health;
