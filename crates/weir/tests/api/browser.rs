@@ -275,6 +275,19 @@ impl Browser {
         }
     }
 
+    /// `css`'s text, once it has some (e.g. an error slot being filled).
+    pub async fn wait_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let t = self.text(css).await;
+            if !t.is_empty() {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "{css} stayed empty for {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Reloads until `css`'s text contains `want` (bounded).
     pub async fn reload_until(&self, css: &str, want: &str, within: Duration) {
         let deadline = Instant::now() + within;

@@ -434,13 +434,38 @@ async fn a_tenant_day_in_chromium() {
     assert!(b.text(".kv").await.contains("120 s"));
 
     // The list: search (approximate), export to Excel and open it.
-    s.post(
-        ADMIN,
-        "/v1/load-balancers",
-        json!({"name": "other", "network_type": "internal", "vpc_id": vpc, "subnet_id": subnet}),
-    )
-    .await
-    .ok(201);
+    // A security group from rule rows (a bad row is refused next to its own
+    // field), and an external LB behind it, from the wizard.
+    b.goto("/security-groups").await;
+    b.fill("#sg-name", "web-in").await;
+    b.fill("#sg-rules .row:nth-child(1) .rule-priority", "10").await;
+    b.fill("#sg-rules .row:nth-child(1) .rule-ports", "443").await;
+    b.fill("#sg-rules .row:nth-child(1) .rule-source", "0.0.0.0/0").await;
+    b.click("#sg-add-rule").await;
+    b.fill("#sg-rules .row:nth-child(2) .rule-priority", "20").await;
+    b.select("#sg-rules .row:nth-child(2) .rule-action", "deny").await;
+    b.fill("#sg-rules .row:nth-child(2) .rule-ports", "99999").await;
+    b.fill("#sg-rules .row:nth-child(2) .rule-source", "10.0.0.0/8").await;
+    b.click("#sg-create-submit").await;
+    let e = b.wait_text("#sg-rules .row:nth-child(2) .rule-ports + .err").await;
+    assert!(e.contains("99999") || e.contains("port"), "{e}");
+    assert_eq!(b.text("#sg-rules .row:nth-child(1) .rule-ports + .err").await, "");
+    b.fill("#sg-rules .row:nth-child(2) .rule-ports", "all").await;
+    b.click_to_page("#sg-create-submit").await;
+    let sg = b.path().await.trim_start_matches("/security-groups/").to_string();
+    assert!(sg.starts_with("sg-"), "{sg}");
+    b.goto("/lbs/new").await;
+    b.select("#network_type", "external").await;
+    b.select("#vpc_id", &vpc).await;
+    b.select("#subnet_id", &subnet).await;
+    b.select("#security_group_id", &sg).await;
+    b.fill("#name", "other").await;
+    b.click_to_page("#lb-create-submit").await;
+    let kv = b.text(".grid").await;
+    assert!(kv.contains("External") && kv.contains("web-in"), "{kv}");
+    let other = b.path().await.trim_start_matches("/lbs/").to_string();
+    let eip = s.get(ADMIN, &format!("/v1/load-balancers/{other}")).await.body["eip"]["address"].clone();
+    assert!(kv.contains(eip.as_str().unwrap()), "the allocated EIP is shown: {kv}");
     let tpl = s
         .post(
             ADMIN,
@@ -502,6 +527,15 @@ async fn a_tenant_day_in_chromium() {
         s.get(ADMIN, &format!("/v1/load-balancers/{lb}")).await.body["alarm_template_id"],
         json!(tpl)
     );
+    // The external one's security group, changed from the list.
+    let orow = format!("#lb-table tr[data-id='{other}']");
+    b.click(&format!("{orow} details.menu summary")).await;
+    b.select(&format!("{orow} select[name=security_group_id]"), "").await;
+    b.mark().await;
+    b.click(&format!("{orow} form:has(select[name=security_group_id]) button")).await;
+    b.wait_new_page().await;
+    assert_eq!(s.get(ADMIN, &format!("/v1/load-balancers/{other}")).await.body["security_group_id"], json!(null));
+    b.shot("07-lb-list").await;
     b.fill("#lb-search", "HOP-E").await;
     b.click_to_page("form[role=search] button").await;
     let rows =
@@ -510,7 +544,7 @@ async fn a_tenant_day_in_chromium() {
             .unwrap();
     assert_eq!(rows.len(), 1);
     assert!(b.text("#lb-table").await.contains("shop-eu"));
-    b.shot("07-lb-list").await;
+    b.shot("07b-lb-search").await;
     b.click("#export-lbs").await;
     let xlsx = b.download(".xlsx").await;
     let mut book: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).expect("open the downloaded workbook");
@@ -565,7 +599,19 @@ async fn a_tenant_day_in_chromium() {
     b.click_confirmed(&format!("#subnet-delete-{subnet}")).await;
     b.goto("/vpcs").await;
     b.click_confirmed(&format!("#vpc-delete-{vpc}")).await;
-    for kind in ["certificates", "instances", "subnets", "vpcs", "load-balancers"] {
+    b.goto("/security-groups").await;
+    b.click_confirmed(".sg-delete").await;
+    b.goto("/eips").await;
+    b.click_confirmed("#eip-table tbody tr[data-id] button.danger").await;
+    for kind in [
+        "certificates",
+        "instances",
+        "subnets",
+        "vpcs",
+        "load-balancers",
+        "security-groups",
+        "eips",
+    ] {
         assert_eq!(
             s.get(ADMIN, &format!("/v1/{kind}")).await.body["total"],
             json!(0),
