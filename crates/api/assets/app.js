@@ -24,6 +24,12 @@
     } catch (e) {
       return { ok: false, status: 0, data: { error: { message: 'The server did not answer: ' + e.message } } };
     }
+    if (r.status === 401) {
+      // The session ended (signed out elsewhere, expired, server restarted):
+      // sign in again and come back here.
+      window.location.assign('/sign-in?next=' + encodeURIComponent(window.location.pathname + window.location.search));
+      return new Promise(() => {});
+    }
     const text = await r.text();
     let data = null;
     if (text) {

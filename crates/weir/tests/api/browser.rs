@@ -288,6 +288,59 @@ impl Browser {
         }
     }
 
+    /// Submits `form` and waits for its refusal: every error slot of the
+    /// form that shows a message, as `(field, message)` (a row's control as
+    /// `rules[1].ports`), and the form's general message.
+    pub async fn refusal(&self, form: &str) -> (Vec<(String, String)>, String) {
+        self.click(&format!("{form} [type=submit]")).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self
+                .js(
+                    "const f = document.querySelector(arguments[0]); if (!f) return null;
+                     const shown = [];
+                     f.querySelectorAll('.err').forEach(e => {
+                       if (!e.textContent) return;
+                       const box = e.closest('.field');
+                       const c = box && box.querySelector('[name],[data-field]');
+                       let name = e.dataset.errorFor || (c ? (c.getAttribute('name') || c.dataset.field) : '?');
+                       const rows = c && c.closest('[data-rows]');
+                       if (rows && c.dataset.field) {
+                         const i = Array.from(rows.querySelectorAll(':scope > .row')).indexOf(c.closest('.row'));
+                         name = rows.dataset.rows + '[' + i + '].' + name;
+                       }
+                       shown.push([name, e.textContent]);
+                     });
+                     const g = f.querySelector('.form-error');
+                     const general = g ? g.textContent : '';
+                     return (shown.length || general) ? {shown, general} : null;",
+                    vec![json!(form)],
+                )
+                .await;
+            if let Some(o) = v.as_object() {
+                let shown = o["shown"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        (
+                            p[0].as_str().unwrap_or("").to_string(),
+                            p[1].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect();
+                return (shown, o["general"].as_str().unwrap_or("").to_string());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{form} showed no refusal within {WAIT:?} (flash: {:?}, now on {})",
+                self.flash().await,
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Reloads until `css`'s text contains `want` (bounded).
     pub async fn reload_until(&self, css: &str, want: &str, within: Duration) {
         let deadline = Instant::now() + within;

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::console_kit::Web;
 use crate::kit::{self, ADMIN, Server};
 
-const XSS: &str = "<script>alert(1)</script>";
+pub const XSS: &str = "<script>alert(1)</script>";
 
 #[tokio::test]
 async fn the_session_cookie_is_httponly_and_samesite_strict() {
@@ -234,9 +234,9 @@ async fn one_tenant_cannot_open_anothers_pages() {
     );
 }
 
-#[tokio::test]
-async fn a_script_in_a_name_is_text_on_every_page() {
-    let s = Server::start().await;
+/// One resource of every kind named `<script>alert(1)</script>` (as the
+/// admin), and the console pages that show them.
+pub async fn script_named_resources(s: &Server) -> Vec<String> {
     let vpc = s
         .post(ADMIN, "/v1/vpcs", json!({"name": XSS, "cidr": "127.121.0.0/16"}))
         .await
@@ -316,8 +316,7 @@ async fn a_script_in_a_name_is_text_on_every_page() {
     .await
     .ok(201);
 
-    let w = Web::sign_in(&s, ADMIN).await;
-    let pages = [
+    vec![
         "/lbs".to_string(),
         "/lbs/new".into(),
         format!("/lbs/{lb}"),
@@ -336,7 +335,14 @@ async fn a_script_in_a_name_is_text_on_every_page() {
         "/subnets".into(),
         "/instances".into(),
         "/eips".into(),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn a_script_in_a_name_is_text_on_every_page() {
+    let s = Server::start().await;
+    let pages = script_named_resources(&s).await;
+    let w = Web::sign_in(&s, ADMIN).await;
     for p in &pages {
         let (status, html) = w.page(p).await;
         assert_eq!(status, 200, "{p}");

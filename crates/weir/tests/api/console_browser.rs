@@ -532,9 +532,13 @@ async fn a_tenant_day_in_chromium() {
     b.click(&format!("{orow} details.menu summary")).await;
     b.select(&format!("{orow} select[name=security_group_id]"), "").await;
     b.mark().await;
-    b.click(&format!("{orow} form:has(select[name=security_group_id]) button")).await;
+    b.click(&format!("{orow} form:has(select[name=security_group_id]) button"))
+        .await;
     b.wait_new_page().await;
-    assert_eq!(s.get(ADMIN, &format!("/v1/load-balancers/{other}")).await.body["security_group_id"], json!(null));
+    assert_eq!(
+        s.get(ADMIN, &format!("/v1/load-balancers/{other}")).await.body["security_group_id"],
+        json!(null)
+    );
     b.shot("07-lb-list").await;
     b.fill("#lb-search", "HOP-E").await;
     b.click_to_page("form[role=search] button").await;
@@ -555,17 +559,30 @@ async fn a_tenant_day_in_chromium() {
     assert!(cells.iter().any(|c| c == "shop-eu"), "{cells:?}");
     assert!(!cells.iter().any(|c| c == "other"), "the export is the searched list");
 
-    // Phone width: the list still reads (the table scrolls inside its box).
+    // Phone width: the pages still read (wide tables scroll inside their
+    // own box; the page itself never scrolls sideways).
     b.c.set_window_size(390, 844).await.unwrap();
-    b.goto("/lbs").await;
-    b.shot("08-lb-list-phone").await;
-    let overflow = b
-        .js(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
-            vec![],
-        )
-        .await;
-    assert_eq!(overflow, json!(true), "no page-wide horizontal scroll at phone width");
+    for (p, shot) in [
+        ("/lbs".to_string(), Some("08-lb-list-phone")),
+        (lb_path.clone(), None),
+        (format!("{vs_path}?tab=nodes"), Some("09-service-nodes-phone")),
+        (format!("{vs_path}/edit"), None),
+        ("/lbs/new".to_string(), None),
+        ("/certificates".to_string(), None),
+        ("/security-groups".to_string(), None),
+    ] {
+        b.goto(&p).await;
+        if let Some(name) = shot {
+            b.shot(name).await;
+        }
+        let fits = b
+            .js(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+                vec![],
+            )
+            .await;
+        assert_eq!(fits, json!(true), "{p} scrolls sideways at phone width");
+    }
     b.c.set_window_size(1280, 900).await.unwrap();
 
     // Batch-disable both nodes.
@@ -603,6 +620,11 @@ async fn a_tenant_day_in_chromium() {
     b.click_confirmed(".sg-delete").await;
     b.goto("/eips").await;
     b.click_confirmed("#eip-table tbody tr[data-id] button.danger").await;
+    // Signing out ends the session: pages lead to the sign-in form again.
+    b.click_to_page("#sign-out").await;
+    assert!(b.path().await.starts_with("/sign-in"));
+    b.goto("/vpcs").await;
+    assert_eq!(b.path().await, "/sign-in?next=/vpcs");
     for kind in [
         "certificates",
         "instances",
@@ -619,5 +641,328 @@ async fn a_tenant_day_in_chromium() {
         );
     }
 
+    b.close().await;
+}
+
+/// One refused submission: on `page`, set `steps` in `form`, submit, and
+/// the API's message must show next to `field` and nowhere else.
+struct Refusal {
+    page: String,
+    form: &'static str,
+    steps: Vec<(&'static str, String)>,
+    field: &'static str,
+}
+
+fn case(page: &str, form: &'static str, steps: &[(&'static str, &str)], field: &'static str) -> Refusal {
+    Refusal {
+        page: page.to_string(),
+        form,
+        steps: steps.iter().map(|(c, v)| (*c, v.to_string())).collect(),
+        field,
+    }
+}
+
+/// Every form, and for each a refusal per kind of field (typed values that
+/// do not parse, numbers out of range, references, nested fields, rows):
+/// each message lands next to the field the API names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_shows_next_to_the_field_it_names() {
+    let s = Server::start().await;
+    let n = crate::kit::net(&s, ADMIN, "127.120.0.0/16", "127.120.2.0/24", "127.120.2.10").await;
+    let lb = crate::kit::lb(&s, ADMIN, &n, "refusals").await;
+    let vs = s
+        .post(
+            ADMIN,
+            &format!("/v1/load-balancers/{lb}/vservers"),
+            json!({"protocol": "http", "port": 8080}),
+        )
+        .await
+        .id();
+    let (cert, key) = server_cert("r.example.com");
+    let cert = s
+        .post(
+            ADMIN,
+            "/v1/certificates",
+            json!({"type": "server", "name": "r", "certificate": cert, "private_key": key}),
+        )
+        .await
+        .id();
+    let b = Browser::start(&s.base, &shots_dir()).await;
+    b.goto("/sign-in").await;
+    b.fill("#token", ADMIN).await;
+    b.click_to_page("#sign-in").await;
+
+    let new_vs = format!("/lbs/{lb}/vservers/new");
+    let nodes = format!("/lbs/{lb}/vservers/{vs}?tab=nodes");
+    let rules = format!("/lbs/{lb}/vservers/{vs}?tab=rules");
+    let http = ("#protocol", "http");
+    let port = ("#port", "8081");
+    let cases = vec![
+        case(&new_vs, "#vs-form", &[http], "port"),
+        case(&new_vs, "#vs-form", &[http, ("#port", "0")], "port"),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#idle_timeout_s", "0")],
+            "idle_timeout_s",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#health_check\\.interval_s", "0")],
+            "health_check.interval_s",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#health_check\\.timeout_s", "9")],
+            "health_check.timeout_s",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#health_check\\.healthy_threshold", "11")],
+            "health_check.healthy_threshold",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#health_check\\.unhealthy_threshold", "0")],
+            "health_check.unhealthy_threshold",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[
+                http,
+                port,
+                ("#health_check\\.type", "http"),
+                ("#health_check\\.path", "no-slash"),
+            ],
+            "health_check.path",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[
+                http,
+                port,
+                ("#health_check\\.type", "http"),
+                ("#health_check\\.domain", "bad domain"),
+            ],
+            "health_check.domain",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#persistence\\.mode", "custom_cookie")],
+            "persistence.key",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[http, port, ("#forward_headers\\.host", "bad host!")],
+            "forward_headers.host",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[("#protocol", "https"), port],
+            "tls.server_certificate_id",
+        ),
+        case(
+            &new_vs,
+            "#vs-form",
+            &[
+                ("#protocol", "https"),
+                port,
+                ("#tls\\.server_certificate_id", &cert),
+                ("#tls\\.mode", "two_way"),
+            ],
+            "tls.client_certificate_id",
+        ),
+        case(&new_vs, "#vs-form", &[http, ("#port", "8080")], "port"),
+        case(
+            "/lbs/new",
+            "#lb-create",
+            &[("#name", "x"), ("#private_ip", "300.1.1.1")],
+            "private_ip",
+        ),
+        case(
+            "/lbs/new",
+            "#lb-create",
+            &[("#name", "x"), ("#private_ip", "127.120.9.9")],
+            "private_ip",
+        ),
+        case("/lbs/new", "#lb-create", &[("#name", "")], "name"),
+        case(
+            &nodes,
+            "#node-add",
+            &[("#node-port", "80"), ("#node-weight", "0")],
+            "weight",
+        ),
+        case(&nodes, "#node-add", &[("#node-weight", "1")], "port"),
+        case(
+            &nodes,
+            "#node-add",
+            &[
+                ("#node-source", "address"),
+                ("#address", "not-an-ip"),
+                ("#node-port", "80"),
+            ],
+            "address",
+        ),
+        case(&rules, "#rule-add", &[("#rule-domain", "bad domain")], "domain"),
+        case(&rules, "#rule-add", &[("#rule-domain", "a.example.com")], "backend_ids"),
+        case(
+            "/vpcs",
+            "#vpc-create",
+            &[("#vpc-name", "v"), ("#vpc-cidr", "10.0.0.0/30")],
+            "cidr",
+        ),
+        case(
+            "/vpcs",
+            "#vpc-create",
+            &[("#vpc-name", ""), ("#vpc-cidr", "10.0.0.0/16")],
+            "name",
+        ),
+        case(
+            "/subnets",
+            "#subnet-create",
+            &[("#subnet-name", "s"), ("#subnet-cidr", "10.9.0.0/24")],
+            "cidr",
+        ),
+        case(
+            "/instances",
+            "#instance-create",
+            &[("#instance-name", "i"), ("#instance-ip", "10.9.9.9")],
+            "private_ip",
+        ),
+        case("/eips", "#eip-create", &[("#eip-address", "10.9.9.9")], "address"),
+        case(
+            "/certificates/new",
+            "#cert-upload",
+            &[("#cert-name", "c"), ("#cert-certificate", "not a pem")],
+            "certificate",
+        ),
+        case(
+            "/security-groups",
+            "#sg-create",
+            &[
+                ("#sg-name", "g"),
+                ("#sg-rules .row:nth-child(1) .rule-priority", "5"),
+                ("#sg-rules .row:nth-child(1) .rule-ports", "80"),
+                ("#sg-rules .row:nth-child(1) .rule-source", "not-a-cidr"),
+            ],
+            "rules[0].source",
+        ),
+        case(
+            "/alarm-templates",
+            "#at-create",
+            &[
+                ("#at-name", "t"),
+                ("#at-webhook", "ftp://example.com/x"),
+                ("#at-create .row:nth-child(1) .rule-threshold", "5"),
+            ],
+            "webhook_url",
+        ),
+        case(
+            "/alarm-templates",
+            "#at-create",
+            &[("#at-name", "t"), ("#at-webhook", "https://example.com/x")],
+            "rules[0].threshold",
+        ),
+    ];
+    for c in &cases {
+        b.goto(&c.page).await;
+        for (css, v) in &c.steps {
+            let tag = b.find(css).await.tag_name().await.unwrap();
+            if tag == "select" {
+                b.select(css, v).await;
+            } else {
+                b.fill(css, v).await;
+            }
+        }
+        let (shown, general) = b.refusal(c.form).await;
+        assert_eq!(
+            shown.len(),
+            1,
+            "{} {:?}: one message expected, got {shown:?} / {general:?}",
+            c.page,
+            c.steps
+        );
+        assert_eq!(shown[0].0, c.field, "{} {:?}: {shown:?}", c.page, c.steps);
+        assert!(!shown[0].1.is_empty());
+        assert_eq!(general, "", "{} {:?}", c.page, c.steps);
+    }
+    // Nothing of it was created.
+    for (kind, total) in [
+        ("vpcs", 1),
+        ("subnets", 1),
+        ("instances", 1),
+        ("certificates", 1),
+        ("eips", 0),
+    ] {
+        assert_eq!(
+            s.get(ADMIN, &format!("/v1/{kind}")).await.body["total"],
+            json!(total),
+            "{kind}"
+        );
+    }
+    assert_eq!(s.get(ADMIN, "/v1/load-balancers").await.body["total"], json!(1));
+    assert_eq!(
+        s.get(ADMIN, &format!("/v1/load-balancers/{lb}/vservers")).await.body["total"],
+        json!(1)
+    );
+    b.close().await;
+}
+
+/// In the browser, a `<script>` name is text: every page shows it as those
+/// characters, runs no script but ours, and the confirmation dialog and the
+/// messages the script writes show it as text too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_in_a_name_stays_text_in_the_browser() {
+    use crate::console::XSS;
+    let s = Server::start().await;
+    let pages = crate::console::script_named_resources(&s).await;
+    let b = Browser::start(&s.base, &shots_dir()).await;
+    b.goto("/sign-in").await;
+    b.fill("#token", ADMIN).await;
+    b.click_to_page("#sign-in").await;
+    for p in &pages {
+        b.goto(p).await;
+        let seen = b
+            .js(
+                "return {text: document.body.innerText.includes(arguments[0]),
+                         scripts: Array.from(document.scripts).map(s => s.src),
+                         title: document.title}",
+                vec![json!(XSS)],
+            )
+            .await;
+        assert_eq!(seen["text"], json!(true), "{p} shows the name as text: {seen}");
+        let scripts = seen["scripts"].as_array().unwrap();
+        assert_eq!(scripts.len(), 1, "{p}: {seen}");
+        assert!(scripts[0].as_str().unwrap().contains("/assets/app.js"), "{p}: {seen}");
+    }
+    // The dialog and the flash write text, not markup.
+    b.goto("/lbs").await;
+    b.click("#lb-table tbody tr[data-id] details.menu summary").await;
+    b.click("#lb-table tbody tr[data-id] .panel > button.danger").await;
+    let msg = b.text("#confirm-dialog[open] .msg").await;
+    assert!(msg.contains(XSS), "{msg}");
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#confirm-dialog script').length",
+            vec![]
+        )
+        .await,
+        json!(0)
+    );
+    b.click("#confirm-dialog[open] button[value=cancel]").await;
+    assert_eq!(
+        s.get(ADMIN, "/v1/load-balancers").await.body["total"],
+        json!(1),
+        "cancel deletes nothing"
+    );
     b.close().await;
 }
