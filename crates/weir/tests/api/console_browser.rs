@@ -74,6 +74,7 @@ async fn a_tenant_day_in_chromium() {
         .await
         .unwrap()
         .unwrap();
+    b.shot("00a-vpcs").await;
     b.goto("/subnets").await;
     b.select("#subnet-vpc", &vpc).await;
     b.fill("#subnet-name", "web").await;
@@ -86,6 +87,7 @@ async fn a_tenant_day_in_chromium() {
         .await
         .unwrap()
         .unwrap();
+    b.shot("00b-subnets").await;
     b.goto("/instances").await;
     for (name, ip) in [("vm1", "127.120.1.11"), ("vm2", "127.120.1.12")] {
         b.select("#instance-subnet", &subnet).await;
@@ -432,6 +434,7 @@ async fn a_tenant_day_in_chromium() {
     b.fill("#idle_timeout_s", "120").await;
     b.click_to_page("#vs-submit").await;
     assert!(b.text(".kv").await.contains("120 s"));
+    b.shot("06c-vserver-overview").await;
 
     // The list: search (approximate), export to Excel and open it.
     // A security group from rule rows (a bad row is refused next to its own
@@ -453,6 +456,7 @@ async fn a_tenant_day_in_chromium() {
     b.fill("#sg-rules .row:nth-child(2) .rule-ports", "all").await;
     b.click_to_page("#sg-create-submit").await;
     let sg = b.path().await.trim_start_matches("/security-groups/").to_string();
+    b.shot("10-security-group").await;
     assert!(sg.starts_with("sg-"), "{sg}");
     b.goto("/lbs/new").await;
     b.select("#network_type", "external").await;
@@ -527,6 +531,12 @@ async fn a_tenant_day_in_chromium() {
         s.get(ADMIN, &format!("/v1/load-balancers/{lb}")).await.body["alarm_template_id"],
         json!(tpl)
     );
+    b.goto("/alarm-templates").await;
+    assert!(b.text("#at-table").await.contains("pager"));
+    b.shot("11-alarm-templates").await;
+    b.goto("/alarms").await;
+    b.shot("12-alarms").await;
+    b.goto("/lbs").await;
     // The external one's security group, changed from the list.
     let orow = format!("#lb-table tr[data-id='{other}']");
     b.click(&format!("{orow} details.menu summary")).await;
@@ -641,6 +651,7 @@ async fn a_tenant_day_in_chromium() {
         );
     }
 
+    eprintln!("console screenshots: {}", shots.display());
     b.close().await;
 }
 
