@@ -175,9 +175,18 @@ async fn sign_in_refuses_forged_forms_and_foreign_redirects() {
     assert_eq!(r.headers()["location"], "/lbs");
 }
 
-/// Tenant A's LB, VServer and network; returns (lb, vs).
-async fn tenant_lb(s: &Server, token: &str, name: &str) -> (String, String) {
-    let n = kit::net(s, token, "127.121.0.0/16", "127.121.1.0/24", "127.121.1.10").await;
+/// A tenant's LB with an http VServer, in subnet `127.121.<net>.0/24` (one
+/// per test: the LB addresses of parallel tests' servers must not clash);
+/// returns (lb, vs).
+async fn tenant_lb(s: &Server, token: &str, name: &str, net: u8) -> (String, String) {
+    let n = kit::net(
+        s,
+        token,
+        "127.121.0.0/16",
+        &format!("127.121.{net}.0/24"),
+        &format!("127.121.{net}.10"),
+    )
+    .await;
     let lb = kit::lb(s, token, &n, name).await;
     let vs = s
         .post(
@@ -195,7 +204,7 @@ async fn one_tenant_cannot_open_anothers_pages() {
     let s = Server::start().await;
     let (_, a) = s.account("tenant-a").await;
     let (_, b) = s.account("tenant-b").await;
-    let (lb, vs) = tenant_lb(&s, &a, "a-secret-shop").await;
+    let (lb, vs) = tenant_lb(&s, &a, "a-secret-shop", 1).await;
     let wa = Web::sign_in(&s, &a).await;
     let wb = Web::sign_in(&s, &b).await;
     for path in [
@@ -232,6 +241,12 @@ async fn one_tenant_cannot_open_anothers_pages() {
         s.get(&a, &format!("/v1/load-balancers/{lb}")).await.body["name"],
         json!("a-secret-shop")
     );
+}
+
+/// A server whose elastic IPs come from `127.123.<pool>.0/24`, so the
+/// external LB of `script_named_resources` binds an address of its own.
+pub async fn server_with_pool(pool: u8) -> Server {
+    Server::start_with_config(&format!("eip_pool = [\"127.123.{pool}.0/24\"]\n")).await
 }
 
 /// One resource of every kind named `<script>alert(1)</script>` (as the
@@ -340,7 +355,7 @@ pub async fn script_named_resources(s: &Server) -> Vec<String> {
 
 #[tokio::test]
 async fn a_script_in_a_name_is_text_on_every_page() {
-    let s = Server::start().await;
+    let s = server_with_pool(1).await;
     let pages = script_named_resources(&s).await;
     let w = Web::sign_in(&s, ADMIN).await;
     for p in &pages {
@@ -361,4 +376,33 @@ async fn a_script_in_a_name_is_text_on_every_page() {
     let (status, html) = Web::sign_in(&s, &t).await.page("/lbs").await;
     assert_eq!(status, 200);
     assert!(!html.contains("<script>alert") && html.contains("&#60;script&#62;alert(1)"));
+}
+
+#[tokio::test]
+async fn a_parent_sees_its_sub_accounts_pages_and_not_the_reverse() {
+    let s = Server::start().await;
+    let (parent_id, parent) = s.account("parent").await;
+    let sub = s
+        .post(
+            &parent,
+            &format!("/v1/accounts/{parent_id}/sub-accounts"),
+            json!({"name": "child"}),
+        )
+        .await;
+    let sub = sub.ok(201)["token"].as_str().unwrap().to_string();
+    let (sub_lb, sub_vs) = tenant_lb(&s, &sub, "child-shop", 2).await;
+    let n = kit::net(&s, &parent, "127.122.0.0/16", "127.122.1.0/24", "127.122.1.10").await;
+    let parent_lb = kit::lb(&s, &parent, &n, "parent-shop").await;
+    let wp = Web::sign_in(&s, &parent).await;
+    let wc = Web::sign_in(&s, &sub).await;
+    // The parent sees both on its list and may open the child's pages.
+    let (_, html) = wp.page("/lbs").await;
+    assert!(html.contains("child-shop") && html.contains("parent-shop"));
+    assert_eq!(wp.page(&format!("/lbs/{sub_lb}/vservers/{sub_vs}")).await.0, 200);
+    // The child sees only its own.
+    let (_, html) = wc.page("/lbs").await;
+    assert!(html.contains("child-shop") && !html.contains("parent-shop"));
+    assert_eq!(wc.page(&format!("/lbs/{parent_lb}")).await.0, 404);
+    let (_, html) = wc.page("/vpcs").await;
+    assert!(!html.contains("127.122.0.0/16"), "the parent's VPC is not the child's");
 }

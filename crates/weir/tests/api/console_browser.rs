@@ -934,7 +934,7 @@ async fn every_refusal_shows_next_to_the_field_it_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_in_a_name_stays_text_in_the_browser() {
     use crate::console::XSS;
-    let s = Server::start().await;
+    let s = crate::console::server_with_pool(2).await;
     let pages = crate::console::script_named_resources(&s).await;
     let b = Browser::start(&s.base, &shots_dir()).await;
     b.goto("/sign-in").await;
