@@ -39,6 +39,9 @@ KEEP=${KEEP:-1}
 BUILD=${BUILD:-1} # 0: use the binaries already in target/release
 TESTS=${TESTS:-small-ka 64k-ka conn-close latency-c1} # a subset for quick looks
 CONTENDERS=${CONTENDERS:-direct weir haproxy nginx}    # a subset, e.g. for profiling one proxy
+# 1: HAProxy and nginx also defer accepts until the first bytes (`defer-accept`,
+# `deferred`), as Weir always does on http listeners (TCP_DEFER_ACCEPT).
+PEER_DEFER=${PEER_DEFER:-0}
 # WEIR_COMMIT: the commit to print when the tree is not a git checkout.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -167,7 +170,7 @@ defaults
     timeout http-request 1h
     timeout http-keep-alive 1h
 listen web
-    bind $HAP:$PORT
+    bind $HAP:$PORT$([[ $PEER_DEFER == 1 ]] && printf ' defer-accept')
     server o $ORIGIN:$O_PORT
 EOF
         if [[ $FWD == 1 ]]; then
@@ -212,7 +215,7 @@ http {
         keepalive_timeout 3600s;
     }
     server {
-        listen $NGX:$PORT backlog=4096;
+        listen $NGX:$PORT backlog=4096$([[ $PEER_DEFER == 1 ]] && printf ' deferred');
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -536,7 +539,7 @@ main() {
     fi
     echo "Weir HTTP/1.1 benchmark, $(date -u +%Y-%m-%d), commit $commit"
     echo "$(haproxy -v | head -1 | cut -d' ' -f1-3), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(nproc) CPUs, all pinned to CPU $CPU"
-    echo "ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS IDLE_CONNS=$IDLE_CONNS MEM_ROUNDS=$MEM_ROUNDS FWD=$FWD"
+    echo "ROUNDS=$ROUNDS SECS=$SECS CONNS=$CONNS IDLE_CONNS=$IDLE_CONNS MEM_ROUNDS=$MEM_ROUNDS FWD=$FWD PEER_DEFER=$PEER_DEFER"
     report
     log "raw results: $RESULTS (columns: $WORK/results.columns), $MEMRES (columns: $WORK/memory.columns)"
     log "done in $((SECONDS / 60)) min $((SECONDS % 60)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"

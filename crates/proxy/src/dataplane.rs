@@ -68,6 +68,9 @@ pub enum ListenerState {
 struct Running {
     vserver_id: String,
     stop: CancellationToken,
+    /// TCP: the listening socket (a second descriptor of it) and whether
+    /// it defers accepts (client-first protocols only).
+    tcp: Option<(std::net::TcpListener, bool)>,
 }
 
 pub struct DataPlane {
@@ -152,10 +155,12 @@ impl DataPlane {
     /// unchanged ones, stops removed ones, (re)tries binding the others.
     pub async fn reconcile(self: &Arc<Self>) {
         let snapshot = self.current.load_full();
-        let desired: HashMap<ListenerKey, String> = snapshot
+        // Per listener: its VServer, and whether its protocol speaks first
+        // from the client (HTTP, HTTPS), so accepts can wait for data.
+        let desired: HashMap<ListenerKey, (String, bool)> = snapshot
             .listeners
             .iter()
-            .map(|(k, l)| (*k, l.vserver_id.clone()))
+            .map(|(k, l)| (*k, (l.vserver_id.clone(), l.http.is_some() || l.tls.is_some())))
             .collect();
         // Bound, but refusing connections: its TLS configuration is broken.
         let broken: Vec<(String, String)> = snapshot
@@ -175,24 +180,42 @@ impl DataPlane {
                 }
                 keep
             });
-            for (key, vs) in &desired {
+            for (key, (vs, defer)) in &desired {
                 match running.get_mut(key) {
-                    Some(r) => r.vserver_id = vs.clone(),
-                    None => to_bind.push((*key, vs.clone())),
+                    Some(r) => {
+                        r.vserver_id = vs.clone();
+                        // The port changed protocol (http deleted, tcp added).
+                        if let Some((l, on)) = &mut r.tcp
+                            && *on != *defer
+                        {
+                            tcp::set_defer_accept(l, *defer, key.addr);
+                            *on = *defer;
+                        }
+                    }
+                    None => to_bind.push((*key, vs.clone(), *defer)),
                 }
             }
         }
         let mut bound = Vec::new();
         let mut failed = Vec::new();
-        for (key, vs) in to_bind {
+        for (key, vs, defer) in to_bind {
             let stop = CancellationToken::new();
             let res = if key.udp {
-                udp::bind(self.clone(), key, stop.clone())
+                udp::bind(self.clone(), key, stop.clone()).map(|()| None)
             } else {
-                tcp::bind(self.clone(), key, stop.clone()).await
+                tcp::bind(self.clone(), key, defer, stop.clone())
+                    .await
+                    .map(|l| Some((l, defer)))
             };
             match res {
-                Ok(()) => bound.push((key, Running { vserver_id: vs, stop })),
+                Ok(tcp) => bound.push((
+                    key,
+                    Running {
+                        vserver_id: vs,
+                        stop,
+                        tcp,
+                    },
+                )),
                 Err(e) => {
                     let proto = if key.udp { "udp" } else { "tcp" };
                     let msg = format!("cannot bind {proto} {}: {e}", key.addr);
@@ -260,4 +283,86 @@ pub(crate) fn socket_for(addr: SocketAddr, udp: bool) -> std::io::Result<socket2
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::fd::AsFd;
+
+    use serde_json::json;
+    use weir_model::lb::LoadBalancer;
+    use weir_model::vserver::VServer;
+
+    use super::*;
+
+    const ADDR: &str = "127.125.0.1";
+    const PORT: u16 = 18080;
+
+    fn lb() -> LoadBalancer {
+        serde_json::from_value(json!({
+            "id": "lb-1", "name": "t", "comment": "", "network_type": "internal",
+            "vpc_id": "vpc-1", "subnet_id": "subnet-1", "private_ip": ADDR, "eip": null,
+            "address": ADDR, "security_group_id": null, "alarm_template_id": null,
+            "billing_mode": "hourly", "owner_id": "acct-1",
+            "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T01:00:00Z",
+            "created_revision": 1}))
+        .unwrap()
+    }
+
+    fn vserver(id: &str, protocol: &str) -> VServer {
+        let headers = (protocol == "http")
+            .then(|| json!({"x_forwarded_for": true, "x_real_ip": true, "x_forwarded_proto": true, "host": null}));
+        serde_json::from_value(json!({
+            "id": id, "lb_id": "lb-1", "protocol": protocol, "port": PORT,
+            "algorithm": "weighted_round_robin", "persistence": {"mode": "off"}, "idle_timeout_s": 60,
+            "health_check": {"type": "port", "path": "/", "domain": null, "interval_s": 5, "timeout_s": 2,
+                             "healthy_threshold": 2, "unhealthy_threshold": 3},
+            "proxy_protocol": "off", "forward_headers": headers, "tls": null, "alarm_template_id": null,
+            "owner_id": "acct-1", "created_at": "2026-01-01T00:00:00Z",
+            "created_revision": 1, "updated_revision": 1}))
+        .unwrap()
+    }
+
+    /// The listening socket's `TCP_DEFER_ACCEPT` (0: off).
+    fn defer(dp: &DataPlane) -> u32 {
+        let key = ListenerKey {
+            addr: format!("{ADDR}:{PORT}").parse().unwrap(),
+            udp: false,
+        };
+        let running = dp.running.lock().unwrap();
+        let (l, _) = running[&key].tcp.as_ref().unwrap();
+        weir_sys::tcp_defer_accept(l.as_fd()).unwrap()
+    }
+
+    async fn apply(dp: &Arc<DataPlane>, revision: u64, vs: VServer) {
+        let input = crate::ConfigInput {
+            revision,
+            lbs: vec![lb()],
+            vservers: vec![vs],
+            backends: vec![],
+            security_groups: vec![],
+            rules: vec![],
+            certificates: vec![],
+        };
+        let compiled = dp.compile(&input, &weir_health::Table::new());
+        dp.apply(compiled).await;
+    }
+
+    /// HTTP listeners wait for the client's first bytes; when the port's
+    /// VServer becomes tcp in one snapshot (the listener kept, its
+    /// connections untouched), accepts stop waiting, and the reverse.
+    #[tokio::test]
+    async fn defer_accept_follows_the_ports_protocol() {
+        let dp = DataPlane::new(DataPlaneConfig::default());
+        apply(&dp, 1, vserver("vs-http", "http")).await;
+        assert_eq!(dp.listener_state("vs-http"), Some(ListenerState::Bound));
+        assert!(defer(&dp) >= 1, "http defers accepts");
+        apply(&dp, 2, vserver("vs-tcp", "tcp")).await;
+        assert_eq!(dp.listener_state("vs-tcp"), Some(ListenerState::Bound));
+        assert_eq!(defer(&dp), 0, "tcp never defers: server-first protocols speak first");
+        apply(&dp, 3, vserver("vs-http2", "http")).await;
+        assert!(defer(&dp) >= 1);
+        dp.shutdown();
+    }
 }

@@ -32,17 +32,45 @@ const ATTEMPTS: usize = 3;
 /// Relay buffer, allocated only while data flows (idle connections hold none).
 const BUF: usize = 16 * 1024;
 
-pub(crate) async fn bind(dp: Arc<DataPlane>, key: ListenerKey, stop: CancellationToken) -> io::Result<()> {
+/// Seconds the kernel may hold a new HTTP/HTTPS connection before its first
+/// bytes (see `set_defer_accept`).
+const DEFER_ACCEPT_S: u32 = 1;
+
+/// Client-first protocols (HTTP, TLS) are accepted only once their first
+/// bytes are in (`TCP_DEFER_ACCEPT`): the accept and the first read then
+/// take one wake-up instead of two, and a connect-and-close probe costs no
+/// accept at all. Never for tcp VServers: a server-first protocol (SMTP,
+/// SSH banners) would wait for the kernel's timeout. Failure only loses the
+/// optimisation, so it is logged, not fatal.
+pub(crate) fn set_defer_accept(listener: &std::net::TcpListener, on: bool, addr: SocketAddr) {
+    use std::os::fd::AsFd;
+    let secs = if on { DEFER_ACCEPT_S } else { 0 };
+    if let Err(e) = weir_sys::set_tcp_defer_accept(listener.as_fd(), secs) {
+        tracing::warn!(%addr, error = %e, "cannot set TCP_DEFER_ACCEPT");
+    }
+}
+
+/// Binds and starts accepting; returns a handle on the listening socket
+/// (for `set_defer_accept` when the port's protocol changes).
+pub(crate) async fn bind(
+    dp: Arc<DataPlane>,
+    key: ListenerKey,
+    defer: bool,
+    stop: CancellationToken,
+) -> io::Result<std::net::TcpListener> {
     let s = socket_for(key.addr, false)?;
     s.listen(4096)?;
+    let s = std::net::TcpListener::from(s);
+    set_defer_accept(&s, defer, key.addr);
+    let handle = s.try_clone()?;
     // `AsyncFd::new` is deprecated for types whose descriptor could change
     // or close while registered; a `std::net::TcpListener` owned by the
     // `AsyncFd` keeps its one descriptor until the `AsyncFd` (which
     // deregisters first) drops it, which is the contract `register` states.
     #[allow(deprecated)]
-    let listener = AsyncFd::new(std::net::TcpListener::from(s))?;
+    let listener = AsyncFd::new(s)?;
     tokio::spawn(accept_loop(dp, key, listener, stop));
-    Ok(())
+    Ok(handle)
 }
 
 async fn accept_loop(dp: Arc<DataPlane>, key: ListenerKey, listener: Listener, stop: CancellationToken) {

@@ -44,6 +44,52 @@ pub fn tcp_segments(fd: BorrowedFd<'_>) -> io::Result<Segments> {
     })
 }
 
+/// `setsockopt(fd, SOL_TCP, TCP_DEFER_ACCEPT, secs)` on a listening socket:
+/// the kernel hands over a new connection only once its first data has
+/// arrived (or after about `secs`), so a client-first protocol's accept and
+/// first read need one wake-up instead of two. `0` turns it off.
+#[allow(unsafe_code)]
+pub fn set_tcp_defer_accept(fd: BorrowedFd<'_>, secs: u32) -> io::Result<()> {
+    let v = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is a live descriptor for the duration of the borrow; the
+    // option value points to one readable `c_int` and its length says so.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const v).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The `TCP_DEFER_ACCEPT` a listening socket has (the kernel rounds `secs`
+/// to its SYN-ACK retransmission schedule; 0 when off).
+#[allow(unsafe_code)]
+pub fn tcp_defer_accept(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is live for the borrow; `v` is `len` writable bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u32::try_from(v).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -71,5 +117,17 @@ mod tests {
         // A UDP socket has no TCP_INFO: an error, not garbage.
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert!(tcp_segments(u.as_fd()).is_err());
+    }
+
+    #[test]
+    fn defer_accept_on_and_off() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(tcp_defer_accept(l.as_fd()).unwrap(), 0);
+        set_tcp_defer_accept(l.as_fd(), 1).unwrap();
+        assert!(tcp_defer_accept(l.as_fd()).unwrap() >= 1);
+        set_tcp_defer_accept(l.as_fd(), 0).unwrap();
+        assert_eq!(tcp_defer_accept(l.as_fd()).unwrap(), 0);
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(set_tcp_defer_accept(u.as_fd(), 1).is_err());
     }
 }

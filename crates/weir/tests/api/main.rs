@@ -6,6 +6,7 @@
 #[allow(dead_code, reason = "shared helpers; not every module uses each")]
 mod kit;
 
+mod accepts;
 mod alarm_templates;
 mod backends;
 #[allow(dead_code, reason = "shared helpers; not every module uses each")]
