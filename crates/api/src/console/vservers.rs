@@ -24,21 +24,18 @@ use crate::{ApiError, AppState};
 
 const S: Section = Section::Lbs;
 
+/// The words for an enum value, from the wizard's option table.
+fn label(table: &[(&'static str, &'static str, &'static str)], value: impl serde::Serialize) -> &'static str {
+    let v = ser(value);
+    table.iter().find(|(name, _, _)| *name == v).map_or("", |(_, l, _)| l)
+}
+
 pub fn algorithm_label(a: Algorithm) -> &'static str {
-    match a {
-        Algorithm::WeightedRoundRobin => "Weighted round robin",
-        Algorithm::LeastConnections => "Least connections",
-        Algorithm::SourceIp => "Source IP hash",
-    }
+    label(ALGORITHMS, a)
 }
 
 fn persistence_label(m: PersistenceMode) -> &'static str {
-    match m {
-        PersistenceMode::Off => "Off",
-        PersistenceMode::SourceIp => "Source IP",
-        PersistenceMode::InsertCookie => "Insert cookie (generated key)",
-        PersistenceMode::CustomCookie => "Custom cookie",
-    }
+    label(PERSISTENCE, m)
 }
 
 fn status_label(s: VServerStatus) -> &'static str {
@@ -729,4 +726,48 @@ pub async fn detail(
         rules,
     };
     Ok(render(&page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_has_its_words() {
+        for a in [
+            Algorithm::WeightedRoundRobin,
+            Algorithm::LeastConnections,
+            Algorithm::SourceIp,
+        ] {
+            assert!(!algorithm_label(a).is_empty(), "{a:?}");
+        }
+        for m in [
+            PersistenceMode::Off,
+            PersistenceMode::SourceIp,
+            PersistenceMode::InsertCookie,
+            PersistenceMode::CustomCookie,
+        ] {
+            assert!(!persistence_label(m).is_empty(), "{m:?}");
+        }
+        assert_eq!(algorithm_label(Algorithm::SourceIp), "Source IP hash");
+    }
+
+    #[test]
+    fn options_for_a_known_protocol_leave_out_what_cannot_apply() {
+        let udp: Vec<&str> = opts(ALGORITHMS, "", Some(Protocol::Udp))
+            .iter()
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(udp, ["weighted_round_robin", "source_ip"]);
+        let tcp: Vec<&str> = opts(PERSISTENCE, "off", Some(Protocol::Tcp))
+            .iter()
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(tcp, ["off"]);
+        // Creating: every option, each with the condition that shows it.
+        let all = opts(PERSISTENCE, "", None);
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[1].show, "protocol:udp");
+        assert!(opts(HC_TYPES, "http", Some(Protocol::Https))[1].selected);
+    }
 }

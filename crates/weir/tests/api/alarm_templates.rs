@@ -14,7 +14,7 @@ const HOOK: &str = "https://hooks.example.com/weir";
 
 /// Every metric name the API accepts (the spec's list plus dropped_per_s
 /// and requests_per_s).
-const METRICS: [&str; 13] = [
+pub const METRICS: [&str; 13] = [
     "new_connections_per_s",
     "active_connections",
     "bytes_in_per_s",

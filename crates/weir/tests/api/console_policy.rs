@@ -291,21 +291,7 @@ async fn security_group_pages_show_rules_users_and_tenancy() {
     assert_eq!(status, 404);
 }
 
-const METRICS: [&str; 13] = [
-    "new_connections_per_s",
-    "active_connections",
-    "bytes_in_per_s",
-    "bytes_out_per_s",
-    "packets_in_per_s",
-    "packets_out_per_s",
-    "dropped_per_s",
-    "requests_per_s",
-    "http_2xx_per_s",
-    "http_3xx_per_s",
-    "http_4xx_per_s",
-    "http_5xx_per_s",
-    "unhealthy_backends",
-];
+use crate::alarm_templates::METRICS;
 
 fn alarm_rule(scope: &str, metric: &str, op: &str, threshold: f64, for_s: u32) -> Value {
     json!({"scope": scope, "metric": metric, "op": op, "threshold": threshold, "for_s": for_s})
