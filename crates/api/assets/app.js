@@ -168,7 +168,7 @@
     while (p.includes('.')) { p = p.slice(0, p.lastIndexOf('.')); tries.push(p); }
     for (const t of tries) {
       const c = form.querySelector('[name="' + CSS.escape(t) + '"], [data-error-for="' + CSS.escape(t) + '"]');
-      if (c && !c.disabled && c.offsetParent !== null) return c;
+      if (c && !c.disabled && !c.closest('[hidden]')) return c;
       const box = form.querySelector('[data-rows="' + CSS.escape(t) + '"]');
       if (box) return box;
     }

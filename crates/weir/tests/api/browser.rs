@@ -302,8 +302,9 @@ impl Browser {
                      f.querySelectorAll('.err').forEach(e => {
                        if (!e.textContent) return;
                        const box = e.closest('.field');
+                       const list = box && box.querySelector(':scope > [data-rows]');
                        const c = box && box.querySelector('[name],[data-field]');
-                       let name = e.dataset.errorFor || (c ? (c.getAttribute('name') || c.dataset.field) : '?');
+                       let name = e.dataset.errorFor || (list ? list.dataset.rows : (c ? (c.getAttribute('name') || c.dataset.field) : '?'));
                        const rows = c && c.closest('[data-rows]');
                        if (rows && c.dataset.field) {
                          const i = Array.from(rows.querySelectorAll(':scope > .row')).indexOf(c.closest('.row'));

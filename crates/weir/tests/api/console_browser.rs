@@ -883,10 +883,24 @@ async fn every_refusal_shows_next_to_the_field_it_names() {
             &[("#at-name", "t"), ("#at-webhook", "https://example.com/x")],
             "rules[0].threshold",
         ),
+        case(
+            "/alarm-templates",
+            "#at-create",
+            &[
+                ("#at-name", "t"),
+                ("#at-webhook", "https://example.com/x"),
+                ("remove", "#at-create .row button[data-remove-row]"),
+            ],
+            "rules",
+        ),
     ];
     for c in &cases {
         b.goto(&c.page).await;
         for (css, v) in &c.steps {
+            if *css == "remove" {
+                b.click(v).await;
+                continue;
+            }
             let tag = b.find(css).await.tag_name().await.unwrap();
             if tag == "select" {
                 b.select(css, v).await;
