@@ -68,11 +68,23 @@ async fn a_dead_backend_is_ejected_and_readmitted_without_failed_requests() {
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
     let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    // While `hold` is set the load opens no connection (and `held` says
+    // none is in flight), so the kill below cannot cut one it already
+    // carries: what is under test is that new connections never fail.
+    let hold = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicBool::new(false));
     let load = {
         let (stop, failures, seen) = (stop.clone(), failures.clone(), seen.clone());
+        let (hold, held) = (hold.clone(), held.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
+                if hold.load(Ordering::SeqCst) {
+                    held.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                held.store(false, Ordering::SeqCst);
                 let r = tokio::time::timeout(Duration::from_secs(3), async {
                     let mut c = tokio::net::TcpStream::connect(target).await?;
                     let mut buf = [0u8; 3];
@@ -91,7 +103,12 @@ async fn a_dead_backend_is_ejected_and_readmitted_without_failed_requests() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.store(true, Ordering::SeqCst);
+    while !held.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     bs[1].kill();
+    hold.store(false, Ordering::SeqCst);
     let took = until_status(&s, &lb, &vs, &ids[1], "invalid", Duration::from_secs(4)).await;
     assert!(
         took <= Duration::from_secs(3),
