@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Layer-4 benchmark: Weir (without and with `[dataplane] splice = true`) vs
+# Layer-4 benchmark: Weir (relaying through buffers, and with splice, the default) vs
 # HAProxy (mode tcp, without and with splice) vs nginx (stream), one worker
 # thread each, plus the direct (no proxy) ceiling.
 #
@@ -8,7 +8,11 @@
 #
 # Tests (in each round every contender once, the order rotated per round):
 #   tcp bulk c→s / s→c  iperf3 -t SECS (and -R) through the proxy to an iperf3 server
-#   tcp conn/s          l4-client connrate: CONNS closed loops of connect, 1 byte, echo, close
+#   tcp conn/s          l4-client connrate: CONNS closed loops of connect, 1 byte, echo, close;
+#                       nginx twice: "nginx" with proxy_half_close on (each direction closed on
+#                       its own, as Weir and HAProxy do) and "nginx-nohc" with nginx's default
+#                       (both sides closed at the client's FIN: less work, and not equivalent,
+#                       so reported but not counted as "the better")
 #   udp rt/s            l4-client udp-rtt: UDP_SOCKETS sockets (flows), each send → echo → repeat;
 #                       nginx twice: "nginx" with proxy_responses 1 (a session per datagram) and
 #                       "nginx-flow" without it (a session per client address:port kept until
@@ -29,6 +33,10 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 MEM_ROUNDS=${MEM_ROUNDS:-3}
 CPU=${CPU:-1}
 KEEP=${KEEP:-0}
+BUILD=${BUILD:-1}                                     # 0: use the binaries already in target/release
+TESTS=${TESTS:-tcp-bulk-up tcp-bulk-down tcp-conn udp-rt} # a subset for quick looks
+CONTENDERS=${CONTENDERS:-direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc nginx-flow}
+# WEIR_BIN: another weir binary (an A/B against an older build)
 # WEIR_COMMIT: the commit to print when the tree is not a git checkout.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,7 +53,7 @@ HAPS=127.73.0.1             # HAProxy, mode tcp + splice-request/splice-response
 NGX=127.74.0.1              # nginx stream
 # Weir's LB addresses are allocated from these subnets (one Weir process each).
 declare -A WEIR_SUBNET_OF=([weir]=127.70.0.0/24 [weir-splice]=127.75.0.0/24)
-P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003
+P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003 P_ECHO_NOHC=9004
 
 log() { printf '[l4 %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -56,7 +64,7 @@ source "$ROOT/bench/lib.sh"
 declare -a PIDS=()
 declare -A PID_OF=()     # contender → the PID doing the proxying (nginx: its worker)
 declare -A MAIN_OF=()    # contender → the PID the script started
-declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX)
+declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX [nginx-nohc]=$NGX)
 
 cleanup() {
     local rc=$? p
@@ -133,8 +141,12 @@ events { worker_connections $wc; }
 stream {
     proxy_connect_timeout 5s;
     proxy_timeout 1h;
+    # Half-close honoured, as Weir's spec and HAProxy do (nginx's default
+    # closes both sides at the first FIN).
+    proxy_half_close on;
     server { listen $NGX:$P_BULK; proxy_pass $ORIGIN:5201; }
     server { listen $NGX:$P_ECHO; proxy_pass $ORIGIN:7000; }
+    server { listen $NGX:$P_ECHO_NOHC; proxy_pass $ORIGIN:7000; proxy_half_close off; }
     server { listen $NGX:$P_UDP udp; proxy_pass $ORIGIN:7001; proxy_responses 1; proxy_timeout 10s; }
     server { listen $NGX:$P_UDP_FLOW udp; proxy_pass $ORIGIN:7001; proxy_timeout 10s; }
 }
@@ -162,16 +174,18 @@ start_nginx() {
         sleep 0.1
     done
     [[ -n $w ]] || die "nginx started no worker (see $WORK/nginx/error.log)"
-    PID_OF[nginx]=$w PID_OF[nginx-flow]=$w
+    PID_OF[nginx]=$w PID_OF[nginx-flow]=$w PID_OF[nginx-nohc]=$w
     wait_listen t $NGX $P_BULK
     wait_listen t $NGX $P_ECHO
+    wait_listen t $NGX $P_ECHO_NOHC
     wait_listen u $NGX $P_UDP
     wait_listen u $NGX $P_UDP_FLOW
 }
 
 # Weir: API on an ephemeral port; the store (and so the configuration) lives
 # in $WORK/<contender>-data, so a restart comes back with the same listeners.
-# "weir" runs with the defaults, "weir-splice" with `[dataplane] splice = true`.
+# "weir" relays through buffers (`[dataplane] splice = false`), "weir-splice"
+# with splice (the default).
 declare -A API_OF=() REV_OF=()
 weir_api() { # contender method path [json] → body on stdout; headers in $WORK/api.hdr
     local c=$1
@@ -183,12 +197,13 @@ weir_api() { # contender method path [json] → body on stdout; headers in $WORK
 
 start_weir() { # contender
     local c=$1 conf=() i api=""
-    if [[ $c == weir-splice ]]; then
-        printf '[dataplane]\nsplice = true\n' >"$WORK/$c.toml"
-        conf=(--config "$WORK/$c.toml")
-    fi
+    # Splice is the default: "weir" turns it off (relay through buffers).
+    local splice=true
+    [[ $c == weir ]] && splice=false
+    printf '[dataplane]\nsplice = %s\n' "$splice" >"$WORK/$c.toml"
+    conf=(--config "$WORK/$c.toml")
     start_bg "$c" env WEIR_ADMIN_TOKEN=bench WEIR_LOG=warn TOKIO_WORKER_THREADS=1 \
-        "$BIN/weir" serve "${conf[@]}" --data-dir "$WORK/$c-data" --api-listen 127.0.0.1:0
+        "${WEIR_BIN:-$BIN/weir}" serve "${conf[@]}" --data-dir "$WORK/$c-data" --api-listen 127.0.0.1:0
     PID_OF[$c]=$LASTPID MAIN_OF[$c]=$LASTPID
     for ((i = 0; i < 300; i++)); do
         api=$(sed -n 's/.*API listening on \(http:[^ ]*\).*/\1/p' "$WORK/$c.out" | tail -1)
@@ -286,6 +301,7 @@ run_bulk() { # round contender dir(up|down)
 run_conn() { # round contender
     local port=$P_ECHO
     [[ $2 == direct ]] && port=7000
+    [[ $2 == nginx-nohc ]] && port=$P_ECHO_NOHC
     measure "$1" tcp-conn "$2" "$BIN/l4-client" connrate --addr "${ADDR_OF[$2]}:$port" --conns "$CONNS" --secs "$SECS"
     local ok errs secs
     ok=$(kv ok) errs=$(kv errors) secs=$(kv secs)
@@ -366,7 +382,7 @@ report() {
     }
     END {
         NT = split("tcp-bulk-up tcp-bulk-down tcp-conn udp-rt", order, " ")
-        NC = split("direct weir weir-splice haproxy haproxy-splice nginx nginx-flow", cs, " ")
+        NC = split("direct weir weir-splice haproxy haproxy-splice nginx nginx-flow nginx-nohc", cs, " ")
         # Per-round ratios: to direct (rate), and of each Weir variant to every other contender (per CPU-s).
         for (r in ROUND) for (i = 1; i <= NT; i++) { t = order[i]
             for (j = 1; j <= NC; j++) { c = cs[j]
@@ -420,6 +436,7 @@ report() {
             verdict(W ": TCP bulk c→s ≥ HAProxy with splice", "vs|" W "|tcp-bulk-up|haproxy-splice", 1.0, 0)
             verdict(W ": TCP bulk s→c ≥ HAProxy with splice", "vs|" W "|tcp-bulk-down|haproxy-splice", 1.0, 0)
             verdict(W ": new TCP connections ≥ 1.2× the better of HAProxy (±splice) and nginx", "vsbest|" W "|tcp-conn", 1.2, 0)
+            verdict(W ": (not a target) new TCP connections ≥ 1.2× nginx without half-close", "vs|" W "|tcp-conn|nginx-nohc", 1.2, 0)
         }
         verdict("weir: UDP round trips ≥ 2× nginx (proxy_responses 1)", "vs|weir|udp-rt|nginx", 2.0, 0)
         verdict("weir: UDP round trips ≥ 2× nginx-flow (sessions kept, as Weir keeps flows)", "vs|weir|udp-rt|nginx-flow", 2.0, 0)
@@ -435,13 +452,24 @@ report() {
 }
 
 # ---------------------------------------------------------------- main
+wanted() { [[ " $TESTS " == *" $1 "* ]]; }
+among() { # contenders… → those of them in $CONTENDERS
+    local c out=()
+    for c in "$@"; do [[ " $CONTENDERS " == *" $c "* ]] && out+=("$c"); done
+    echo "${out[@]}"
+}
+
 main() {
     [[ $(id -u) == 0 ]] || die "run as root (apt-get, ulimit -n)"
     install_tools iperf3:iperf3
     [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || install_package libnginx-mod-stream
     raise_nofile
-    log "building (cargo build --release -p weir -p weir-bench)"
-    (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)
+    if [[ $BUILD == 1 ]]; then
+        log "building (cargo build --release -p weir -p weir-bench)"
+        (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)
+    fi
+    local b
+    for b in weir l4-client l4-origin; do [[ -x $BIN/$b ]] || die "$BIN/$b is missing (build with BUILD=1)"; done
     : >"$RESULTS"
     : >"$MEMRES"
     log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
@@ -463,22 +491,31 @@ main() {
     local r
     for ((r = 1; r <= ROUNDS; r++)); do
         log "round $r/$ROUNDS"
-        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
-            run_bulk "$r" "$c" up
-            sleep 0.5
-        done
-        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
-            run_bulk "$r" "$c" down
-            sleep 0.5
-        done
-        for c in $(rotate $((r - 1)) direct weir weir-splice haproxy haproxy-splice nginx); do
-            run_conn "$r" "$c"
-            sleep 1
-        done
-        for c in $(rotate $((r - 1)) direct weir nginx nginx-flow); do
-            run_udp "$r" "$c"
-            sleep 0.5
-        done
+        # shellcheck disable=SC2086 # lists, split on purpose
+        if wanted tcp-bulk-up; then
+            for c in $(rotate $((r - 1)) $(among direct weir weir-splice haproxy haproxy-splice nginx)); do
+                run_bulk "$r" "$c" up
+                sleep 0.5
+            done
+        fi
+        if wanted tcp-bulk-down; then
+            for c in $(rotate $((r - 1)) $(among direct weir weir-splice haproxy haproxy-splice nginx)); do
+                run_bulk "$r" "$c" down
+                sleep 0.5
+            done
+        fi
+        if wanted tcp-conn; then
+            for c in $(rotate $((r - 1)) $(among direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc)); do
+                run_conn "$r" "$c"
+                sleep 1
+            done
+        fi
+        if wanted udp-rt; then
+            for c in $(rotate $((r - 1)) $(among direct weir nginx nginx-flow)); do
+                run_udp "$r" "$c"
+                sleep 0.5
+            done
+        fi
     done
 
     # Diagnostics: where Weir's CPU went (per thread), and descriptors still
