@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::counters::Counters;
-use crate::snapshot::{BackendState, Compiled, ListenerKey, Snapshot};
+use crate::snapshot::{BackendState, Compiled, ListenerConfig, ListenerKey, Snapshot};
 use crate::{tcp, udp};
 
 /// Data-plane settings from the config file.
@@ -57,6 +58,14 @@ impl Default for DataPlaneConfig {
     }
 }
 
+/// An accept loop's copy of its listener's configuration (see
+/// [`DataPlane::listener`]).
+#[derive(Default)]
+pub(crate) struct ListenerCache {
+    generation: Option<u64>,
+    cfg: Option<Arc<ListenerConfig>>,
+}
+
 /// Whether a VServer's listener is bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerState {
@@ -76,6 +85,9 @@ struct Running {
 pub struct DataPlane {
     pub(crate) config: DataPlaneConfig,
     pub(crate) current: ArcSwap<Snapshot>,
+    /// Bumped after each snapshot swap, so accept loops can keep their
+    /// listener's configuration until it may have changed.
+    generation: AtomicU64,
     pub(crate) counters: Counters,
     /// Control-path state (touched only when a snapshot is applied).
     running: Mutex<HashMap<ListenerKey, Running>>,
@@ -97,6 +109,7 @@ impl DataPlane {
         Arc::new(DataPlane {
             config,
             current: ArcSwap::from_pointee(Snapshot::default()),
+            generation: AtomicU64::new(0),
             counters: Counters::default(),
             running: Mutex::new(HashMap::new()),
             states: RwLock::new(HashMap::new()),
@@ -113,6 +126,21 @@ impl DataPlane {
     /// The revision of the last applied snapshot.
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
+    }
+
+    /// The configuration of listener `key` in the current snapshot: the
+    /// one `cache` holds while no snapshot was applied since it was taken
+    /// (a counter read, instead of a snapshot load and a map lookup per
+    /// accepted connection).
+    pub(crate) fn listener(&self, key: ListenerKey, cache: &mut ListenerCache) -> Option<Arc<ListenerConfig>> {
+        // Read before the snapshot: a swap after this read bumps it again,
+        // so the next call looks the snapshot up anew.
+        let generation = self.generation.load(Ordering::Acquire);
+        if cache.generation != Some(generation) {
+            cache.cfg = self.current.load().listeners.get(&key).cloned();
+            cache.generation = Some(generation);
+        }
+        cache.cfg.clone()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -139,6 +167,7 @@ impl DataPlane {
         let revision = snapshot.revision;
         // Swap first so a listener bound below already sees its config.
         self.current.store(Arc::new(snapshot));
+        self.generation.fetch_add(1, Ordering::Release);
         self.reconcile().await;
         self.drain(removed);
         self.applied.send_replace(revision);

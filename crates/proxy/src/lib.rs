@@ -8,6 +8,7 @@ pub mod dataplane;
 pub mod http;
 mod meter;
 pub mod proxy_protocol;
+mod relay;
 pub mod sched;
 pub mod snapshot;
 mod splice;

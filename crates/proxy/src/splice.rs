@@ -1,6 +1,7 @@
 //! Zero-copy TCP relaying with splice(2): socket → pipe → socket, so bulk
-//! bytes never cross into user space. rustix wraps the syscalls safely, so
-//! this needs no `unsafe`.
+//! bytes never cross into user space (the relay's bulk directions and HTTP
+//! bodies of known length). rustix wraps the syscalls safely, so this needs
+//! no `unsafe`.
 //!
 //! Pipes cost two descriptors and two syscalls to make, so they are pooled
 //! per worker thread (no lock): a direction takes one when bytes arrive and
@@ -12,15 +13,14 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::pipe::{PipeFlags, SpliceFlags, pipe_with, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 /// Bytes moved per splice call: the default pipe capacity.
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 /// Empty pipes kept per worker thread for reuse.
 const POOL_PER_THREAD: usize = 64;
 /// Pipes alive at once across all connections (two descriptors each); past
@@ -35,14 +35,14 @@ thread_local! {
 }
 
 /// A pipe counted against [`MAX_PIPES`] for as long as it lives.
-struct Pipe {
-    r: OwnedFd,
-    w: OwnedFd,
+pub(crate) struct Pipe {
+    pub(crate) r: OwnedFd,
+    pub(crate) w: OwnedFd,
 }
 
 impl Pipe {
     /// A pooled empty pipe, or a new one within the cap.
-    fn get() -> Option<Pipe> {
+    pub(crate) fn get() -> Option<Pipe> {
         if let Some(p) = POOL.with(|pool| pool.borrow_mut().pop()) {
             return Some(p);
         }
@@ -61,7 +61,7 @@ impl Pipe {
 
     /// Returns an empty pipe to this thread's pool (a pipe that may still
     /// hold bytes is closed instead).
-    fn give_back(self, empty: bool) {
+    pub(crate) fn give_back(self, empty: bool) {
         if empty {
             POOL.with(|pool| {
                 let mut pool = pool.borrow_mut();
@@ -79,95 +79,8 @@ impl Drop for Pipe {
     }
 }
 
-fn flags() -> SpliceFlags {
+pub(crate) fn splice_flags() -> SpliceFlags {
     SpliceFlags::MOVE | SpliceFlags::NONBLOCK
-}
-
-/// Moves bytes from `src` to `dst` until EOF, then half-closes `dst`;
-/// through a kernel pipe when `zero_copy` (and one is available), else
-/// through a buffer that exists only while bytes flow. `moved` is told of
-/// every write.
-pub(crate) async fn pipe(
-    src: &TcpStream,
-    dst: &TcpStream,
-    last: &AtomicU64,
-    base: Instant,
-    zero_copy: bool,
-    moved: &(dyn Fn(usize) + Sync),
-) -> io::Result<()> {
-    loop {
-        src.readable().await?;
-        let done = match zero_copy.then(Pipe::get).flatten() {
-            Some(p) => {
-                let r = splice_burst(src, dst, &p.r, &p.w, moved).await;
-                // Only a burst that completed leaves the pipe empty.
-                p.give_back(r.is_ok());
-                r?
-            }
-            None => copy_burst(src, dst, moved).await?,
-        };
-        if done {
-            socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write)?;
-            return Ok(());
-        }
-        last.store(base.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Splices what `src` has now; `true` at EOF.
-async fn splice_burst(
-    src: &TcpStream,
-    dst: &TcpStream,
-    pr: &OwnedFd,
-    pw: &OwnedFd,
-    moved: &(dyn Fn(usize) + Sync),
-) -> io::Result<bool> {
-    loop {
-        let mut in_pipe = match src.try_io(Interest::READABLE, || Ok(splice(src, None, pw, None, CHUNK, flags())?)) {
-            Ok(0) => return Ok(true),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        while in_pipe > 0 {
-            dst.writable().await?;
-            match dst.try_io(Interest::WRITABLE, || {
-                Ok(splice(pr, None, dst, None, in_pipe, flags())?)
-            }) {
-                Ok(n) => {
-                    in_pipe -= n;
-                    moved(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// Copies what `src` has now through a buffer; `true` at EOF.
-async fn copy_burst(src: &TcpStream, dst: &TcpStream, moved: &(dyn Fn(usize) + Sync)) -> io::Result<bool> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match src.try_read(&mut buf) {
-            Ok(0) => return Ok(true),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        let mut sent = 0;
-        while sent < n {
-            dst.writable().await?;
-            match dst.try_write(&buf[sent..n]) {
-                Ok(k) => {
-                    sent += k;
-                    moved(k);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
 }
 
 /// Moves exactly `n` bytes from `src` to `dst` (an HTTP body of known
@@ -181,7 +94,9 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
     let r = async {
         while moved < n {
             let want = usize::try_from(n - moved).unwrap_or(CHUNK).min(CHUNK);
-            let got = match src.try_io(Interest::READABLE, || Ok(splice(src, None, &p.w, None, want, flags())?)) {
+            let got = match src.try_io(Interest::READABLE, || {
+                Ok(splice(src, None, &p.w, None, want, splice_flags())?)
+            }) {
                 Ok(0) => return Ok(()),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -193,7 +108,7 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
             let mut in_pipe = got;
             while in_pipe > 0 {
                 match dst.try_io(Interest::WRITABLE, || {
-                    Ok(splice(&p.r, None, dst, None, in_pipe, flags())?)
+                    Ok(splice(&p.r, None, dst, None, in_pipe, splice_flags())?)
                 }) {
                     Ok(k) => in_pipe -= k,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

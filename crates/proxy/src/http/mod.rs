@@ -2,7 +2,7 @@
 //! over TLS) from clients, pooled HTTP/1.1 to backends, forwarding rules, cookie persistence and
 //! client-address headers. Behaviour: `shared/spec/behaviour.md` (HTTP/HTTPS).
 
-mod buf;
+pub(crate) mod buf;
 pub mod chunked;
 mod client;
 mod h1;
