@@ -7,6 +7,7 @@
 //! to the next by backend id, so a config change never resets live counters.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +37,51 @@ use crate::sched::{Maglev, Wrr, least_connections};
 pub struct ListenerKey {
     pub addr: SocketAddr,
     pub udp: bool,
+}
+
+/// The listeners of a snapshot, looked up per request, per new connection
+/// and per new UDP flow.
+pub type Listeners = HashMap<ListenerKey, Arc<ListenerConfig>, BuildHasherDefault<KeyHasher>>;
+
+/// Hashes a [`ListenerKey`] (an address, a port, a transport) with a
+/// multiply per word instead of SipHash: the keys come from the
+/// configuration, never from clients, so there is no collision flooding to
+/// defend against, and the lookup is on the hot path.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
 }
 
 /// Runtime state of one backend, shared by every snapshot that contains it.
@@ -272,7 +318,7 @@ impl VsStats {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub revision: u64,
-    pub listeners: HashMap<ListenerKey, Arc<ListenerConfig>>,
+    pub listeners: Listeners,
     /// Every configured backend (enabled or not), by id.
     pub backends: HashMap<String, Arc<BackendState>>,
     /// Every LB's counters, by id.
@@ -344,7 +390,7 @@ impl Snapshot {
             states.insert(b.id.clone(), state);
             by_vs.entry(b.vserver_id.as_str()).or_default().push(b);
         }
-        let mut listeners = HashMap::with_capacity(input.vservers.len());
+        let mut listeners = Listeners::with_capacity_and_hasher(input.vservers.len(), Default::default());
         let mut targets = Vec::with_capacity(input.backends.len());
         for vs in &input.vservers {
             let Some(lb) = lbs.get(vs.lb_id.as_str()) else { continue };

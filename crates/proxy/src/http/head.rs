@@ -13,6 +13,7 @@
 //! Heads are parsed in place: the result holds byte ranges into the caller's
 //! buffer, so parsing allocates only the header index.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Largest request or response head (request line + headers).
@@ -125,19 +126,52 @@ pub struct Response {
     pub keep_alive: bool,
 }
 
-/// Hop-by-hop headers (RFC 9110 7.6.1) and those Weir sets itself on requests.
-fn is_hop(name: &str) -> bool {
-    const HOP: [&str; 8] = [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-        "http2-settings",
-        "proxy-authenticate",
-    ];
-    HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+/// The header names Weir acts on; everything else is [`Name::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    ContentLength,
+    TransferEncoding,
+    Host,
+    Connection,
+    Upgrade,
+    Expect,
+    XForwardedFor,
+    Cookie,
+    /// Hop-by-hop (RFC 9110 7.6.1) with no other meaning to Weir:
+    /// keep-alive, proxy-connection, te, trailer, http2-settings,
+    /// proxy-authenticate.
+    Hop,
+    Other,
+}
+
+impl Name {
+    /// One length match and at most two comparisons per field, instead of
+    /// a comparison with every name Weir knows.
+    fn of(n: &str) -> Name {
+        let is = |k: &str| n.eq_ignore_ascii_case(k);
+        match n.len() {
+            2 if is("te") => Name::Hop,
+            4 if is("host") => Name::Host,
+            6 if is("cookie") => Name::Cookie,
+            6 if is("expect") => Name::Expect,
+            7 if is("upgrade") => Name::Upgrade,
+            7 if is("trailer") => Name::Hop,
+            10 if is("connection") => Name::Connection,
+            10 if is("keep-alive") => Name::Hop,
+            14 if is("content-length") => Name::ContentLength,
+            14 if is("http2-settings") => Name::Hop,
+            15 if is("x-forwarded-for") => Name::XForwardedFor,
+            16 if is("proxy-connection") => Name::Hop,
+            17 if is("transfer-encoding") => Name::TransferEncoding,
+            18 if is("proxy-authenticate") => Name::Hop,
+            _ => Name::Other,
+        }
+    }
+
+    /// Hop-by-hop (RFC 9110 7.6.1): never forwarded as received.
+    fn hop(self) -> bool {
+        matches!(self, Name::Hop | Name::Connection | Name::Upgrade)
+    }
 }
 
 /// Where `part` (a slice httparse returned) lies in `buf`; empty slices,
@@ -169,27 +203,32 @@ fn parse_length(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
-/// Marks the fields named in `Connection` as hop-by-hop.
+/// Marks the fields named in `Connection` as hop-by-hop. The usual
+/// tokens (`close`, `keep-alive`, `upgrade`) name no field that is not
+/// hop-by-hop already, so a head with only those costs no field scan.
 fn mark_connection_named(buf: &[u8], fields: &mut [Field], conn: &[Range<usize>]) {
-    if conn.is_empty() {
+    let usual = |t: &[u8]| {
+        t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive") || t.eq_ignore_ascii_case(b"upgrade")
+    };
+    let named = || conn.iter().flat_map(|c| tokens(&buf[c.clone()])).filter(|t| !usual(t));
+    if named().next().is_none() {
         return;
     }
-    for i in 0..fields.len() {
-        let name = &buf[fields[i].name.clone()];
-        let listed = conn
-            .iter()
-            .any(|c| tokens(&buf[c.clone()]).any(|t| t.eq_ignore_ascii_case(name)));
-        if listed {
-            fields[i].hop = true;
+    for f in fields.iter_mut() {
+        let name = &buf[f.name.clone()];
+        if named().any(|t| t.eq_ignore_ascii_case(name)) {
+            f.hop = true;
         }
     }
 }
 
 /// Parses a request head at the start of `buf`. `Ok(None)`: incomplete.
 pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut raw);
-    let len = match req.parse(buf) {
+    // Left uninitialised: httparse writes only the entries it returns
+    // (initialising all 128 cost more than parsing a small head).
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > MAX_HEAD {
@@ -238,42 +277,46 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
         let name = offset(buf, h.name.as_bytes());
         let value = offset(buf, h.value);
         let v = h.value;
-        let n = h.name;
-        let mut hop = is_hop(n);
-        if n.eq_ignore_ascii_case("content-length") {
-            lengths += 1;
-            length = Some(parse_length(v).ok_or(HeadError::Invalid("invalid Content-Length"))?);
-        } else if n.eq_ignore_ascii_case("transfer-encoding") {
-            te += 1;
-            chunked = v.trim_ascii().eq_ignore_ascii_case(b"chunked");
-        } else if n.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            host = Some(value.clone());
-        } else if n.eq_ignore_ascii_case("connection") {
-            for t in tokens(v) {
-                if t.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                    if minor == 0 {
-                        close = false;
+        let kind = Name::of(h.name);
+        let mut hop = kind.hop();
+        match kind {
+            Name::ContentLength => {
+                lengths += 1;
+                length = Some(parse_length(v).ok_or(HeadError::Invalid("invalid Content-Length"))?);
+            }
+            Name::TransferEncoding => {
+                te += 1;
+                chunked = v.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            }
+            Name::Host => {
+                hosts += 1;
+                host = Some(value.clone());
+            }
+            Name::Connection => {
+                for t in tokens(v) {
+                    if t.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        if minor == 0 {
+                            close = false;
+                        }
+                    } else if t.eq_ignore_ascii_case(b"upgrade") {
+                        conn_upgrade = true;
                     }
-                } else if t.eq_ignore_ascii_case(b"upgrade") {
-                    conn_upgrade = true;
+                }
+                conn.push(value.clone());
+            }
+            Name::Upgrade => upgrade = Some(value.clone()),
+            Name::Expect => {
+                if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                    expect_continue = true;
+                    hop = true;
                 }
             }
-            conn.push(value.clone());
-        } else if n.eq_ignore_ascii_case("upgrade") {
-            upgrade = Some(value.clone());
-        } else if n.eq_ignore_ascii_case("expect") {
-            if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
-                expect_continue = true;
-                hop = true;
-            }
-        } else if n.eq_ignore_ascii_case("x-forwarded-for") {
             // Several fields are one comma-separated list; keep the last.
-            forwarded_for = Some(value.clone());
-        } else if n.eq_ignore_ascii_case("cookie") {
-            cookies.push(value.clone());
+            Name::XForwardedFor => forwarded_for = Some(value.clone()),
+            Name::Cookie => cookies.push(value.clone()),
+            Name::Hop | Name::Other => {}
         }
         fields.push(Field { name, value, hop });
     }
@@ -339,9 +382,9 @@ fn valid_host(h: &[u8]) -> bool {
 /// Parses a backend's response head. `is_head`: the request was HEAD, so
 /// the response has no body whatever its headers say.
 pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut raw);
-    let len = match res.parse(buf) {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -363,40 +406,44 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
     let mut close = minor == 0;
     let mut conn = Vec::new();
     for h in res.headers.iter() {
-        let n = h.name;
         let v = h.value;
         let value = offset(buf, v);
-        let hop = is_hop(n) || n.eq_ignore_ascii_case("proxy-authenticate");
-        if n.eq_ignore_ascii_case("content-length") {
-            // Equal repeated values are tolerated from backends (RFC 9112 6.3).
-            let l = tokens(v).try_fold(None, |acc: Option<u64>, t| match (acc, parse_length(t)) {
-                (_, None) => Err(()),
-                (Some(a), Some(b)) if a != b => Err(()),
-                (_, Some(b)) => Ok(Some(b)),
-            });
-            match (l, length) {
-                (Ok(Some(l)), None) => length = Some(l),
-                (Ok(Some(l)), Some(prev)) if l == prev => {}
-                _ => return Err(HeadError::Invalid("invalid Content-Length")),
-            }
-            lengths += 1;
-        } else if n.eq_ignore_ascii_case("transfer-encoding") {
-            te += 1;
-            chunked = tokens(v).last().is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
-        } else if n.eq_ignore_ascii_case("connection") {
-            for t in tokens(v) {
-                if t.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if t.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
-                    close = false;
+        let kind = Name::of(h.name);
+        match kind {
+            Name::ContentLength => {
+                // Equal repeated values are tolerated from backends (RFC 9112 6.3).
+                let l = tokens(v).try_fold(None, |acc: Option<u64>, t| match (acc, parse_length(t)) {
+                    (_, None) => Err(()),
+                    (Some(a), Some(b)) if a != b => Err(()),
+                    (_, Some(b)) => Ok(Some(b)),
+                });
+                match (l, length) {
+                    (Ok(Some(l)), None) => length = Some(l),
+                    (Ok(Some(l)), Some(prev)) if l == prev => {}
+                    _ => return Err(HeadError::Invalid("invalid Content-Length")),
                 }
+                lengths += 1;
             }
-            conn.push(value.clone());
+            Name::TransferEncoding => {
+                te += 1;
+                chunked = tokens(v).last().is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+            }
+            Name::Connection => {
+                for t in tokens(v) {
+                    if t.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
+                        close = false;
+                    }
+                }
+                conn.push(value.clone());
+            }
+            _ => {}
         }
         fields.push(Field {
-            name: offset(buf, n.as_bytes()),
+            name: offset(buf, h.name.as_bytes()),
             value,
-            hop,
+            hop: kind.hop(),
         });
     }
     mark_connection_named(buf, &mut fields, &conn);

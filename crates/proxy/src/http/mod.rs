@@ -13,6 +13,7 @@ pub mod pool;
 mod respond;
 pub mod route;
 mod streams;
+mod timer;
 mod tls;
 mod upstream;
 
