@@ -19,18 +19,19 @@ pub(crate) struct Meter {
     stats: Arc<VsStats>,
     /// Segments already reported: in (high half) and out (low half).
     segs: AtomicU64,
-    /// When they were last read, in ms since [`epoch`].
+    /// When they were last read ([`coarse_ms`]).
     read_ms: AtomicU64,
 }
 
-/// The base of `read_ms`.
-fn epoch() -> std::time::Instant {
-    static E: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    *E.get_or_init(std::time::Instant::now)
+/// Milliseconds on the kernel's coarse monotonic clock (see
+/// [`weir_sys::coarse_monotonic_ms`]): for ages and periods of seconds, where
+/// a few milliseconds do not matter, on paths run per request.
+pub(crate) fn coarse_ms() -> u64 {
+    weir_sys::coarse_monotonic_ms()
 }
 
 fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64
+    coarse_ms()
 }
 
 impl Meter {

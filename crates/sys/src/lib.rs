@@ -90,8 +90,24 @@ pub fn tcp_defer_accept(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
+/// Milliseconds on `CLOCK_MONOTONIC_COARSE`: the value the timer tick
+/// updates (a few ms of resolution), read by glibc from the vDSO without
+/// reading the TSC. For ages and periods of seconds on per-request paths.
+/// (Not rustix's: its own vDSO parser crashes under valgrind, which the
+/// instruction-count benchmarks run Weir under.)
+#[allow(unsafe_code)]
+pub fn coarse_monotonic_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `timespec` for the call; the clock
+    // id is a constant the kernel knows (Linux 2.6.32+). On failure (which
+    // it cannot for this clock) `ts` stays zero.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1000) + ts.tv_nsec as u64 / 1_000_000
+}
+
 #[cfg(test)]
 mod tests {
+
     #![allow(clippy::unwrap_used)]
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
@@ -129,5 +145,14 @@ mod tests {
         assert_eq!(tcp_defer_accept(l.as_fd()).unwrap(), 0);
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert!(set_tcp_defer_accept(u.as_fd(), 1).is_err());
+    }
+
+    /// Advances with the monotonic clock, to within its coarseness.
+    #[test]
+    fn coarse_ms_follows_the_monotonic_clock() {
+        let a = super::coarse_monotonic_ms();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let b = super::coarse_monotonic_ms();
+        assert!((40..10_000).contains(&(b - a)), "{a} -> {b}");
     }
 }

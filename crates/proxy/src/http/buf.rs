@@ -44,6 +44,28 @@ pub fn give_vec(mut v: Vec<u8>) {
     }
 }
 
+/// Writes all of `bytes` to `s`: straight to the socket while it takes
+/// them, waiting only when it is full (no `AsyncWrite` layers between).
+/// Waits through the socket's own write-waker slot (`poll_write_ready`),
+/// so the future is a few words, not a waiter node.
+pub(crate) async fn send_all(s: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    std::future::poll_fn(|cx| {
+        while !bytes.is_empty() {
+            std::task::ready!(s.poll_write_ready(cx))?;
+            let r = s.try_io(tokio::io::Interest::WRITABLE, || {
+                Ok(rustix::net::send(s, bytes, rustix::net::SendFlags::NOSIGNAL)?)
+            });
+            match r {
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
+    })
+    .await
+}
+
 #[derive(Debug, Default)]
 pub struct Buf {
     data: Vec<u8>,
@@ -131,28 +153,35 @@ impl Buf {
     /// that finds nothing. The clear goes through `try_io`, which skips it
     /// when an event arrived since the read began: no wake-up is lost.
     pub async fn fill(&mut self, s: &TcpStream) -> io::Result<usize> {
-        loop {
-            s.readable().await?;
-            self.make_room();
-            let space = self.data.capacity() - self.data.len();
-            let mut drained = 0;
-            let data = &mut self.data;
-            let r = s.try_io(tokio::io::Interest::READABLE, || {
-                let (n, _) =
-                    rustix::net::recv(s, rustix::buffer::spare_capacity(data), rustix::net::RecvFlags::empty())
-                        .map_err(io::Error::from)?;
-                if n > 0 && n < space {
-                    drained = n;
-                    return Err(io::ErrorKind::WouldBlock.into());
+        // Through the socket's read-waker slot (`poll_read_ready`): the
+        // future holds two pointers, not a waiter node.
+        std::future::poll_fn(|cx| {
+            loop {
+                std::task::ready!(s.poll_read_ready(cx))?;
+                self.make_room();
+                let space = self.data.capacity() - self.data.len();
+                let mut drained = 0;
+                let data = &mut self.data;
+                let r = s.try_io(tokio::io::Interest::READABLE, || {
+                    let (n, _) =
+                        rustix::net::recv(s, rustix::buffer::spare_capacity(data), rustix::net::RecvFlags::empty())
+                            .map_err(io::Error::from)?;
+                    if n > 0 && n < space {
+                        drained = n;
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    Ok(n)
+                });
+                match r {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained > 0 => {
+                        return std::task::Poll::Ready(Ok(drained));
+                    }
+                    // Readiness was stale: wait for real, holding no memory.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
+                    r => return std::task::Poll::Ready(r),
                 }
-                Ok(n)
-            });
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained > 0 => return Ok(drained),
-                // Readiness was stale: wait for real, holding no memory.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release(),
-                r => return r,
             }
-        }
+        })
+        .await
     }
 }

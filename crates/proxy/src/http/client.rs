@@ -204,6 +204,9 @@ async fn send_inner<C: ClientIo>(client: &mut C, bytes: &[u8]) -> io::Result<()>
     if rest.is_empty() {
         return Ok(());
     }
+    if let Some(tcp) = client.tcp() {
+        return super::buf::send_all(tcp, rest).await;
+    }
     client.write_all(rest).await?;
     client.flush().await
 }

@@ -12,16 +12,15 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::client::{self, ClientIo};
 use crate::meter::Meter;
 use tokio::time::{Duration, Instant};
 
-use super::buf::Buf;
+use super::buf::{Buf, send_all};
 use super::chunked::Chunked;
-use super::head::{self, Framing, HeadError, Method};
+use super::head::{self, Framing, HeadError, Method, Name};
 use super::path;
 use super::respond::{Fail, respond};
 use super::route::host_key;
@@ -315,16 +314,15 @@ impl<C: ClientIo> Conn<C> {
         if self.out.capacity() == 0 {
             self.out = super::buf::take_vec();
         }
-        let now = Instant::now();
         self.rec = self.dp.config.access_log.then(|| {
             Box::new(Record {
-                started: Some(now),
+                started: Some(Instant::now()),
                 ..Record::default()
             })
         });
         // Headers must be complete within the idle timeout of the
         // request's first byte (slowloris).
-        let head = self.read_head(now + *idle).await;
+        let head = self.read_head(*idle).await;
         // The snapshot, once per request, read once its head is in.
         let Some(cfg) = self.dp.current.load().listeners.get(&self.key.get()).cloned() else {
             return Next::Close;
@@ -370,7 +368,10 @@ impl<C: ClientIo> Conn<C> {
         Next::KeepAlive
     }
 
-    async fn read_head(&mut self, deadline: Instant) -> Result<Option<head::Request>, Fail> {
+    /// The request head, which must be complete within `idle` of now (the
+    /// deadline is only computed when the head is not all there yet).
+    async fn read_head(&mut self, idle: Duration) -> Result<Option<head::Request>, Fail> {
+        let mut deadline = None;
         loop {
             if !self.buf.is_empty() {
                 match head::request(self.buf.bytes()) {
@@ -380,6 +381,7 @@ impl<C: ClientIo> Conn<C> {
                     Err(HeadError::TooLarge) => return Err(Fail::BadRequest("request head too large")),
                 }
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + idle);
             match self
                 .timer
                 .within(deadline, client::fill(&mut self.client, &mut self.buf, &self.meter))
@@ -417,39 +419,22 @@ impl<C: ClientIo> Conn<C> {
         out.extend_from_slice(target.path.as_bytes());
         out.extend_from_slice(target.query.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        let mut xff: Option<Range<usize>> = None;
-        let mut more_xff: Vec<Range<usize>> = Vec::new();
-        for f in &h.fields {
-            if f.hop {
-                continue;
-            }
-            let name = &b[f.name.clone()];
-            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-            if fwd.x_forwarded_for && is("x-forwarded-for") {
-                match xff {
-                    None => xff = Some(f.value.clone()),
-                    Some(_) => more_xff.push(f.value.clone()),
-                }
-                continue;
-            }
-            if (fwd.x_real_ip && is("x-real-ip"))
-                || (fwd.x_forwarded_proto && is("x-forwarded-proto"))
-                || (fwd.host.is_some() && is("host"))
-            {
-                continue;
-            }
-            out.extend_from_slice(name);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&b[f.value.clone()]);
-            out.extend_from_slice(b"\r\n");
-        }
+        // The fields forwarded as they came, in runs of whole lines.
+        let replaced = |f: &head::Field| match f.kind {
+            Name::XForwardedFor => fwd.x_forwarded_for,
+            Name::XRealIp => fwd.x_real_ip,
+            Name::XForwardedProto => fwd.x_forwarded_proto,
+            Name::Host => fwd.host.is_some(),
+            _ => false,
+        };
+        head::copy_fields(out, b, &h.fields, h.len - 2, |f| !f.hop && !replaced(f));
         // The client's IP as text, on the stack.
         let mut ip_text = [0u8; 46];
         let ip = ip_bytes(self.peer.ip(), &mut ip_text);
         if fwd.x_forwarded_for {
             out.extend_from_slice(b"X-Forwarded-For: ");
-            for r in xff.iter().chain(&more_xff) {
-                out.extend_from_slice(&b[r.clone()]);
+            for f in h.fields.iter().filter(|f| f.kind == Name::XForwardedFor) {
+                out.extend_from_slice(&b[f.value.clone()]);
                 out.extend_from_slice(b", ");
             }
             out.extend_from_slice(ip);
@@ -531,15 +516,20 @@ impl<C: ClientIo> Conn<C> {
             record!(self, r => r.backend = Some(backend.clone()));
             // Nothing a previous backend sent may be read as this response.
             self.up_buf.consume(self.up_buf.len());
-            if up.write_all(&self.out).await.is_err() {
+            if send_all(&up, &self.out).await.is_err() {
                 attempts.write_failed(i, reused);
                 continue;
             }
             let sent = self.send_body(&mut up, &mut body, idle).await?;
-            let asked = Instant::now();
+            // The request is with the backend: the client buffer goes back
+            // while the response is awaited (unless the next request is in
+            // it), so a busy connection holds one buffer across the wait.
+            self.buf.release();
+            // Timed only for the access log (a clock read less otherwise).
+            let asked = self.rec.is_some().then(Instant::now);
             let res = match self.read_response(&mut up, plan.method == Method::Head).await {
                 Ok(r) => {
-                    record!(self, rec => rec.header_ms = Some(asked.elapsed().as_secs_f64() * 1000.0));
+                    record!(self, rec => rec.header_ms = asked.map(|t| t.elapsed().as_secs_f64() * 1000.0));
                     r
                 }
                 Err(Fail::BadGateway(_)) if reused && retry_safe && sent == 0 && self.up_buf.is_empty() => {
@@ -593,7 +583,7 @@ impl<C: ClientIo> Conn<C> {
                     Body::Close => avail.len(),
                 };
                 if n > 0 {
-                    up.write_all(&avail[..n])
+                    send_all(up, &avail[..n])
                         .await
                         .map_err(|_| Fail::BadGateway("backend closed while receiving the body"))?;
                     self.buf.consume(n);
@@ -613,7 +603,9 @@ impl<C: ClientIo> Conn<C> {
                 && self.dp.config.splice
                 && let Some(tcp) = self.client.tcp()
             {
-                let moved = crate::splice::exact(tcp, up, *rem, idle)
+                // Boxed: the splice state is large and rare; inline, it
+                // would be copied with every request's future.
+                let moved = Box::pin(crate::splice::exact(tcp, up, *rem, idle))
                     .await
                     .map_err(|e| match e.kind() {
                         std::io::ErrorKind::TimedOut => Fail::ClientTimeout,
@@ -642,7 +634,8 @@ impl<C: ClientIo> Conn<C> {
                         self.out.clear();
                         write_response_head(&mut self.out, self.up_buf.bytes(), &r, None, false);
                         self.out.extend_from_slice(b"\r\n");
-                        client::send(&mut self.client, &self.out, &self.meter)
+                        // Boxed: rare, and inline it would weigh on every request.
+                        Box::pin(client::send(&mut self.client, &self.out, &self.meter))
                             .await
                             .map_err(|_| Fail::ClientGone)?;
                         self.up_buf.consume(r.len);
@@ -703,7 +696,7 @@ impl<C: ClientIo> Conn<C> {
             let n = self.out.len() as u64;
             record!(self, r => r.bytes_out += n);
             if !self.buf.is_empty() {
-                up.write_all(self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
+                send_all(&up, self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
                 self.buf.consume(self.buf.len());
             }
             cfg.stats.response(101);
@@ -748,43 +741,27 @@ impl<C: ClientIo> Conn<C> {
         idle: Duration,
         drained: &tokio_util::sync::CancellationToken,
     ) -> bool {
+        if !self.take_body(body, dechunk) || !self.flush_out().await {
+            return false;
+        }
+        if body.done() {
+            return true;
+        }
+        // More is to come. Boxed: small responses (the body came with the
+        // head) never need this state, and inline it would be copied with
+        // every request's future.
+        Box::pin(self.relay_rest(up, body, dechunk, idle, drained)).await
+    }
+
+    async fn relay_rest(
+        &mut self,
+        up: &mut TcpStream,
+        body: &mut Body,
+        dechunk: bool,
+        idle: Duration,
+        drained: &tokio_util::sync::CancellationToken,
+    ) -> bool {
         loop {
-            let avail = self.up_buf.bytes();
-            let n = match body {
-                Body::None => 0,
-                Body::Length(rem) => (*rem).min(avail.len() as u64) as usize,
-                Body::Close => avail.len(),
-                Body::Chunked(c) => {
-                    let out = &mut self.out;
-                    let r = if dechunk {
-                        c.feed(avail, |r| out.extend_from_slice(&avail[r]))
-                    } else {
-                        c.feed(avail, |_| {})
-                    };
-                    match r {
-                        Ok(n) => n,
-                        Err(_) => return false,
-                    }
-                }
-            };
-            if !dechunk {
-                self.out.extend_from_slice(&avail[..n]);
-            }
-            self.up_buf.consume(n);
-            if let Body::Length(rem) = body {
-                *rem -= n as u64;
-            }
-            if !self.out.is_empty() {
-                if client::send(&mut self.client, &self.out, &self.meter).await.is_err() {
-                    return false;
-                }
-                let n = self.out.len() as u64;
-                record!(self, r => r.bytes_out += n);
-                self.out.clear();
-            }
-            if body.done() {
-                return true;
-            }
             // A long body of known length moves socket to socket (splice).
             if let Body::Length(rem) = body
                 && *rem >= SPLICE_MIN
@@ -817,7 +794,59 @@ impl<C: ClientIo> Conn<C> {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => return false,
             }
+            if !self.take_body(body, dechunk) || !self.flush_out().await {
+                return false;
+            }
+            if body.done() {
+                return true;
+            }
         }
+    }
+
+    /// Moves the body bytes the backend sent into `self.out` (decoding
+    /// the chunked framing for HTTP/1.0 clients); `false` on a framing
+    /// error.
+    fn take_body(&mut self, body: &mut Body, dechunk: bool) -> bool {
+        let avail = self.up_buf.bytes();
+        let n = match body {
+            Body::None => 0,
+            Body::Length(rem) => (*rem).min(avail.len() as u64) as usize,
+            Body::Close => avail.len(),
+            Body::Chunked(c) => {
+                let out = &mut self.out;
+                let r = if dechunk {
+                    c.feed(avail, |r| out.extend_from_slice(&avail[r]))
+                } else {
+                    c.feed(avail, |_| {})
+                };
+                match r {
+                    Ok(n) => n,
+                    Err(_) => return false,
+                }
+            }
+        };
+        if !dechunk {
+            self.out.extend_from_slice(&avail[..n]);
+        }
+        self.up_buf.consume(n);
+        if let Body::Length(rem) = body {
+            *rem -= n as u64;
+        }
+        true
+    }
+
+    /// Sends what `self.out` holds to the client; `false` if it is gone.
+    async fn flush_out(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        if client::send(&mut self.client, &self.out, &self.meter).await.is_err() {
+            return false;
+        }
+        let n = self.out.len() as u64;
+        record!(self, r => r.bytes_out += n);
+        self.out.clear();
+        true
     }
 
     /// One JSON line per request on stdout when `[dataplane] access_log`
@@ -920,16 +949,9 @@ fn write_response_head(out: &mut Vec<u8>, b: &[u8], r: &head::Response, cookie: 
     ]);
     out.extend_from_slice(&b[r.reason.clone()]);
     out.extend_from_slice(b"\r\n");
-    for f in &r.fields {
-        let name = &b[f.name.clone()];
-        if f.hop || (dechunk && name.eq_ignore_ascii_case(b"transfer-encoding")) {
-            continue;
-        }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(&b[f.value.clone()]);
-        out.extend_from_slice(b"\r\n");
-    }
+    head::copy_fields(out, b, &r.fields, r.len - 2, |f| {
+        !(f.hop || dechunk && f.kind == Name::TransferEncoding)
+    });
     if let Some((name, value, attributes)) = cookie {
         let _ = write!(out, "Set-Cookie: {name}={value}{attributes}\r\n");
     }

@@ -48,6 +48,8 @@ pub struct Field {
     pub value: Range<usize>,
     /// Dropped when the head is forwarded (hop-by-hop, or replaced by Weir).
     pub hop: bool,
+    /// Which of the names Weir acts on it is.
+    pub kind: Name,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +130,7 @@ pub struct Response {
 
 /// The header names Weir acts on; everything else is [`Name::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Name {
+pub enum Name {
     ContentLength,
     TransferEncoding,
     Host,
@@ -136,6 +138,8 @@ enum Name {
     Upgrade,
     Expect,
     XForwardedFor,
+    XForwardedProto,
+    XRealIp,
     Cookie,
     /// Hop-by-hop (RFC 9110 7.6.1) with no other meaning to Weir:
     /// keep-alive, proxy-connection, te, trailer, http2-settings,
@@ -147,7 +151,7 @@ enum Name {
 impl Name {
     /// One length match and at most two comparisons per field, instead of
     /// a comparison with every name Weir knows.
-    fn of(n: &str) -> Name {
+    pub fn of(n: &str) -> Name {
         let is = |k: &str| n.eq_ignore_ascii_case(k);
         match n.len() {
             2 if is("te") => Name::Hop,
@@ -156,6 +160,7 @@ impl Name {
             6 if is("expect") => Name::Expect,
             7 if is("upgrade") => Name::Upgrade,
             7 if is("trailer") => Name::Hop,
+            9 if is("x-real-ip") => Name::XRealIp,
             10 if is("connection") => Name::Connection,
             10 if is("keep-alive") => Name::Hop,
             14 if is("content-length") => Name::ContentLength,
@@ -163,6 +168,7 @@ impl Name {
             15 if is("x-forwarded-for") => Name::XForwardedFor,
             16 if is("proxy-connection") => Name::Hop,
             17 if is("transfer-encoding") => Name::TransferEncoding,
+            17 if is("x-forwarded-proto") => Name::XForwardedProto,
             18 if is("proxy-authenticate") => Name::Hop,
             _ => Name::Other,
         }
@@ -196,27 +202,25 @@ fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
+/// Digits only, at most 18 (no sign, no space, no overflow).
 fn parse_length(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || v.len() > 18 {
         return None;
     }
-    std::str::from_utf8(v).ok()?.parse().ok()
+    v.iter()
+        .try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
 }
 
-/// Marks the fields named in `Connection` as hop-by-hop. The usual
-/// tokens (`close`, `keep-alive`, `upgrade`) name no field that is not
-/// hop-by-hop already, so a head with only those costs no field scan.
+/// Marks the fields named in `Connection` as hop-by-hop (called only when
+/// a token other than close/keep-alive/upgrade is there: those name no
+/// field that is not hop-by-hop already).
 fn mark_connection_named(buf: &[u8], fields: &mut [Field], conn: &[Range<usize>]) {
-    let usual = |t: &[u8]| {
-        t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive") || t.eq_ignore_ascii_case(b"upgrade")
-    };
-    let named = || conn.iter().flat_map(|c| tokens(&buf[c.clone()])).filter(|t| !usual(t));
-    if named().next().is_none() {
-        return;
-    }
     for f in fields.iter_mut() {
         let name = &buf[f.name.clone()];
-        if named().any(|t| t.eq_ignore_ascii_case(name)) {
+        if conn
+            .iter()
+            .any(|c| tokens(&buf[c.clone()]).any(|t| t.eq_ignore_ascii_case(name)))
+        {
             f.hop = true;
         }
     }
@@ -269,6 +273,9 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
     let mut conn: Vec<Range<usize>> = Vec::new();
     let mut close = minor == 0;
     let mut conn_upgrade = false;
+    // A `Connection` token other than close/keep-alive/upgrade (which
+    // name no field that is not hop-by-hop already).
+    let mut conn_names_fields = false;
     let mut upgrade = None;
     let mut expect_continue = false;
     let mut forwarded_for = None;
@@ -302,23 +309,23 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
                         }
                     } else if t.eq_ignore_ascii_case(b"upgrade") {
                         conn_upgrade = true;
+                    } else {
+                        conn_names_fields = true;
                     }
                 }
                 conn.push(value.clone());
             }
             Name::Upgrade => upgrade = Some(value.clone()),
-            Name::Expect => {
-                if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = true;
-                    hop = true;
-                }
+            Name::Expect if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") => {
+                expect_continue = true;
+                hop = true;
             }
             // Several fields are one comma-separated list; keep the last.
             Name::XForwardedFor => forwarded_for = Some(value.clone()),
             Name::Cookie => cookies.push(value.clone()),
-            Name::Hop | Name::Other => {}
+            _ => {}
         }
-        fields.push(Field { name, value, hop });
+        fields.push(Field { name, value, hop, kind });
     }
     if te > 0 && lengths > 0 {
         return Err(HeadError::Invalid("both Content-Length and Transfer-Encoding"));
@@ -340,7 +347,9 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
     {
         return Err(HeadError::Invalid("invalid Host"));
     }
-    mark_connection_named(buf, &mut fields, &conn);
+    if conn_names_fields {
+        mark_connection_named(buf, &mut fields, &conn);
+    }
     // An h2c upgrade is never tunnelled: the request goes on as HTTP/1.1.
     let upgrade = match upgrade {
         Some(u) if conn_upgrade && !tokens(&buf[u.clone()]).any(|t| t.eq_ignore_ascii_case(b"h2c")) => Some(u),
@@ -371,12 +380,44 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
     }))
 }
 
+/// Copies the fields `keep` accepts as the raw lines they came in: the
+/// lines of a head's fields are contiguous, so each run of kept fields is
+/// one copy. `end` is where the last field's line ends (the head's length
+/// less its closing blank line).
+pub fn copy_fields(out: &mut Vec<u8>, b: &[u8], fields: &[Field], end: usize, keep: impl Fn(&Field) -> bool) {
+    let mut run: Option<usize> = None;
+    for f in fields {
+        if keep(f) {
+            run.get_or_insert(f.name.start);
+        } else if let Some(start) = run.take() {
+            out.extend_from_slice(b.get(start..f.name.start).unwrap_or_default());
+        }
+    }
+    if let Some(start) = run {
+        out.extend_from_slice(b.get(start..end).unwrap_or_default());
+    }
+}
+
 /// `host[:port]` with reg-name or IP-literal characters only.
 fn valid_host(h: &[u8]) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~:[]!$&'()*+,;=%".contains(&b))
+    /// The bytes a Host may hold, one table lookup per byte.
+    const HOST_BYTE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric();
+            b += 1;
+        }
+        let extra = b"-._~:[]!$&'()*+,;=%";
+        let mut i = 0;
+        while i < extra.len() {
+            t[extra[i] as usize] = true;
+            i += 1;
+        }
+        t
+    };
+    !h.is_empty() && h.len() <= 255 && h.iter().all(|&b| HOST_BYTE[b as usize])
 }
 
 /// Parses a backend's response head. `is_head`: the request was HEAD, so
@@ -405,6 +446,7 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
     let mut chunked = false;
     let mut close = minor == 0;
     let mut conn = Vec::new();
+    let mut conn_names_fields = false;
     for h in res.headers.iter() {
         let v = h.value;
         let value = offset(buf, v);
@@ -432,8 +474,12 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
                 for t in tokens(v) {
                     if t.eq_ignore_ascii_case(b"close") {
                         close = true;
-                    } else if t.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
-                        close = false;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        if minor == 0 {
+                            close = false;
+                        }
+                    } else if !t.eq_ignore_ascii_case(b"upgrade") {
+                        conn_names_fields = true;
                     }
                 }
                 conn.push(value.clone());
@@ -444,9 +490,12 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
             name: offset(buf, h.name.as_bytes()),
             value,
             hop: kind.hop(),
+            kind,
         });
     }
-    mark_connection_named(buf, &mut fields, &conn);
+    if conn_names_fields {
+        mark_connection_named(buf, &mut fields, &conn);
+    }
     let framing = if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::None
     } else if te > 0 {
@@ -483,6 +532,43 @@ mod tests {
 
     fn req(s: &str) -> Result<Option<Request>, HeadError> {
         request(s.as_bytes())
+    }
+
+    /// Kept fields come out as the lines they came in, whatever is dropped
+    /// around them (first, middle, last, several in a row).
+    #[test]
+    fn copied_fields_are_the_kept_lines() {
+        let head = "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-drop\r\nA: 1\r\nB:  two  \r\n\
+                    X-Drop: y\r\nKeep-Alive: t=5\r\nC:\r\nTrailer: x\r\n\r\nbody";
+        let r = response(head.as_bytes(), false).unwrap().unwrap();
+        let mut out = Vec::new();
+        copy_fields(&mut out, head.as_bytes(), &r.fields, r.len - 2, |f| !f.hop);
+        assert_eq!(String::from_utf8(out).unwrap(), "A: 1\r\nB:  two  \r\nC:\r\n");
+        let mut all = Vec::new();
+        copy_fields(&mut all, head.as_bytes(), &r.fields, r.len - 2, |_| true);
+        let start = head.find("Connection").unwrap();
+        assert_eq!(String::from_utf8(all).unwrap(), head[start..r.len - 2]);
+        let mut none = Vec::new();
+        copy_fields(&mut none, head.as_bytes(), &r.fields, r.len - 2, |_| false);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn parse_length_is_digits_only() {
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b"123456789012345678"), Some(123_456_789_012_345_678));
+        for bad in [
+            &b""[..],
+            b"1234567890123456789",
+            b"+1",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"0x10",
+            b"1_0",
+        ] {
+            assert_eq!(parse_length(bad), None, "{:?}", std::str::from_utf8(bad));
+        }
     }
 
     #[test]

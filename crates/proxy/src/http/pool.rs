@@ -8,20 +8,23 @@ use std::io;
 
 use crossbeam_queue::ArrayQueue;
 use tokio::net::TcpStream;
-use tokio::time::{Duration, Instant};
+use tokio::time::Duration;
+
+use crate::meter::coarse_ms;
 
 /// Idle connections kept per backend.
 const CAPACITY: usize = 512;
 
-/// Connections idle for less than this are reused without a liveness check
-/// (backends close keep-alive connections after seconds, not sooner; a
-/// request that meets one anyway is retried when that is safe).
-const FRESH: Duration = Duration::from_secs(1);
+/// Connections idle for less than this (ms) are reused without a liveness
+/// check (backends close keep-alive connections after seconds, not sooner;
+/// a request that meets one anyway is retried when that is safe).
+const FRESH_MS: u64 = 1000;
 
 /// Created on first use: TCP and UDP backends never pay for it.
 #[derive(Default)]
 pub struct Pool {
-    idle: std::sync::OnceLock<ArrayQueue<(TcpStream, Instant)>>,
+    /// Each with when it was put back ([`coarse_ms`]: ages are seconds).
+    idle: std::sync::OnceLock<ArrayQueue<(TcpStream, u64)>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -36,13 +39,14 @@ impl Pool {
     /// A live idle connection, if there is one younger than `max_idle`.
     pub fn take(&self, max_idle: Duration) -> Option<TcpStream> {
         let idle = self.idle.get()?;
-        let now = Instant::now();
+        let now = coarse_ms();
+        let max_idle = max_idle.as_millis() as u64;
         while let Some((s, since)) = idle.pop() {
-            let age = now.duration_since(since);
+            let age = now.saturating_sub(since);
             if age > max_idle {
                 continue;
             }
-            if age < FRESH {
+            if age < FRESH_MS {
                 return Some(s);
             }
             // Closed by the backend (EOF), or unexpected bytes: not reusable.
@@ -59,7 +63,7 @@ impl Pool {
         let _ = self
             .idle
             .get_or_init(|| ArrayQueue::new(CAPACITY))
-            .push((s, Instant::now()));
+            .push((s, coarse_ms()));
     }
 
     /// Closes every idle connection (the backend was removed).

@@ -62,7 +62,10 @@ impl Attempts {
             if let Some(up) = backend.pool.take(dp.config.upstream_keepalive) {
                 return Found::Conn { i, up, reused: true };
             }
-            match crate::tcp::connect(dp, backend).await {
+            // Boxed: a new connection (a timer, a readiness wait) is the rare
+            // case next to a pooled one, and inline its state would be
+            // copied with every request's future.
+            match Box::pin(crate::tcp::connect(dp, backend)).await {
                 Some(up) => return Found::Conn { i, up, reused: false },
                 None => {
                     self.tried.push(i);
