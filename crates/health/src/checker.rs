@@ -222,7 +222,7 @@ async fn run(target: Target, table: Arc<Table>, permits: Arc<Semaphore>, probes:
                 Ok(d) => (true, d),
                 Err(d) => (false, d),
             };
-            tracing::trace!(backend = %target.backend_id, addr = %target.addr, ok, detail, "health probe");
+            tracing::debug!(backend = %target.backend_id, addr = %target.addr, ok, detail, "health probe");
             cell.record(ok, detail, OffsetDateTime::now_utc());
         }
         let u: f64 = rand::random();

@@ -295,3 +295,126 @@ async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
         st.body
     );
 }
+
+/// A backend answering `/len` with a 3 MiB body of known length, `/chunked`
+/// with 200 chunks of 1,000 bytes and `/close` with 500 KB delimited by its
+/// close (HTTP/1.0 style); every body the same pattern.
+async fn bulk_backend(ip: &str) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).await.unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let w = r.get_mut();
+                    match path.as_str() {
+                        "/len" => {
+                            let body = pattern(3 << 20);
+                            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                            if w.write_all(head.as_bytes()).await.is_err() || w.write_all(&body).await.is_err() {
+                                return;
+                            }
+                        }
+                        "/chunked" => {
+                            let body = pattern(200_000);
+                            if w.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                            for c in body.chunks(1000) {
+                                let mut chunk = format!("{:x}\r\n", c.len()).into_bytes();
+                                chunk.extend_from_slice(c);
+                                chunk.extend_from_slice(b"\r\n");
+                                if w.write_all(&chunk).await.is_err() {
+                                    return;
+                                }
+                            }
+                            if w.write_all(b"0\r\n\r\n").await.is_err() {
+                                return;
+                            }
+                        }
+                        _ => {
+                            let body = pattern(500_000);
+                            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n").await;
+                            let _ = w.write_all(&body).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|k| (k % 251) as u8).collect()
+}
+
+/// Response bodies that do not come with their head reach an h2 client
+/// whole and in order under flow control (the client's stream window is
+/// 64 KiB, far below the 3 MiB body), whatever their framing, several at
+/// once on one connection, and the keep-alive backend connection is
+/// reused afterwards.
+#[tokio::test]
+async fn long_response_bodies_stream_to_h2_clients_under_flow_control() {
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.4.0/24",
+        json!({"protocol": "http", "port": 8204, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    let b = bulk_backend("127.65.4.10").await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let target = SocketAddr::new(ip, 8204);
+    let client = h2_client(target).await;
+
+    let fetch = |path: &'static str| {
+        let mut client = client.clone();
+        async move {
+            let req = http::Request::get(format!("http://{target}{path}"))
+                .body(())
+                .expect("request");
+            let (resp, _) = client.send_request(req, true).expect("send");
+            let resp = resp.await.expect("response");
+            assert_eq!(resp.status(), 200, "{path}");
+            let mut body = resp.into_body();
+            let mut got = Vec::new();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.expect("body chunk");
+                let _ = body.flow_control().release_capacity(chunk.len());
+                got.extend_from_slice(&chunk);
+            }
+            got
+        }
+    };
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(fetch("/len"), fetch("/chunked"), fetch("/close"), fetch("/len"))
+    })
+    .await
+    .expect("bodies in time");
+    assert!(all.0 == pattern(3 << 20), "length-delimited body");
+    assert!(all.1 == pattern(200_000), "chunked body, de-chunked");
+    assert!(all.2 == pattern(500_000), "close-delimited body");
+    assert!(all.3 == pattern(3 << 20), "a second long body");
+    // And again on the same connection, after the long ones completed.
+    let again = tokio::time::timeout(Duration::from_secs(30), fetch("/len"))
+        .await
+        .expect("in time");
+    assert!(again == pattern(3 << 20));
+}
