@@ -321,27 +321,22 @@ async fn forward(
     out.extend_from_slice(target.path.as_bytes());
     out.extend_from_slice(target.query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    // HTTP/2 has no Connection header (h2 refuses one), but a client may
-    // still name fields in one: those are not forwarded either.
-    let conn_named: Vec<String> = parts
-        .headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
+    // No Connection header can name fields to drop: h2 refuses a request
+    // with connection-specific fields (RFC 9113 8.2.2) before it gets here.
     let mut has_length = false;
+    let mut xff: Option<&HeaderValue> = None;
+    let mut more_xff = false;
     for (name, value) in &parts.headers {
         let n = name.as_str();
-        if is_hop(n) || conn_named.iter().any(|c| c == n) {
+        if is_hop(n) {
             continue;
         }
-        if (fwd.x_forwarded_for && n == "x-forwarded-for")
-            || (fwd.x_real_ip && n == "x-real-ip")
-            || (fwd.x_forwarded_proto && n == "x-forwarded-proto")
-            || n == "host"
-        {
+        if fwd.x_forwarded_for && n == "x-forwarded-for" {
+            more_xff |= xff.is_some();
+            xff.get_or_insert(value);
+            continue;
+        }
+        if (fwd.x_real_ip && n == "x-real-ip") || (fwd.x_forwarded_proto && n == "x-forwarded-proto") || n == "host" {
             continue;
         }
         has_length |= n == "content-length";
@@ -357,7 +352,15 @@ async fn forward(
     out.extend_from_slice(b"\r\n");
     if fwd.x_forwarded_for {
         out.extend_from_slice(b"X-Forwarded-For: ");
-        for v in parts.headers.get_all("x-forwarded-for") {
+        if more_xff {
+            for v in parts
+                .headers
+                .get_all(http::header::HeaderName::from_static("x-forwarded-for"))
+            {
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b", ");
+            }
+        } else if let Some(v) = xff {
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b", ");
         }

@@ -500,6 +500,50 @@ async fn forwarded_headers_carry_the_client_address() {
     assert_eq!(b.last().head.all("x-forwarded-for"), [ip.as_str()]);
 }
 
+/// The same over HTTP/2 (h2c): repeated X-Forwarded-For fields are one
+/// list the client address is appended to, spoofed X-Real-IP and
+/// X-Forwarded-Proto are replaced, Host comes from :authority.
+#[tokio::test]
+async fn forwarded_headers_carry_the_client_address_over_h2() {
+    let s = Server::start().await;
+    let site = http_site(&s, 14, forward_headers(None)).await;
+    let (b, _) = site.backend(&s, "a", Reply::Ok).await;
+    let ip = site.client_ip(9);
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    let tcp = sock.connect(site.addr).await.unwrap();
+    let (mut client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let send = |xff: &[&str]| {
+        let mut req = http::Request::get("http://app.test/h").body(()).unwrap();
+        for v in xff {
+            req.headers_mut().append("x-forwarded-for", v.parse().unwrap());
+        }
+        req.headers_mut().insert("x-real-ip", "9.9.9.9".parse().unwrap());
+        req.headers_mut().insert("x-forwarded-proto", "https".parse().unwrap());
+        req
+    };
+    for (xff, want) in [
+        (&["1.2.3.4", "5.6.7.8"][..], format!("1.2.3.4, 5.6.7.8, {ip}")),
+        (&["1.2.3.4"][..], format!("1.2.3.4, {ip}")),
+        (&[][..], ip.clone()),
+    ] {
+        let (resp, _) = client.send_request(send(xff), true).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let h = b.last().head;
+        assert_eq!(h.all("x-forwarded-for").join(", "), want, "{:?}", h.fields);
+        assert_eq!(h.all("x-real-ip"), [ip.as_str()]);
+        assert_eq!(h.all("x-forwarded-proto"), ["http"]);
+        assert_eq!(h.all("host"), ["app.test"]);
+    }
+}
+
 #[tokio::test]
 async fn the_host_header_is_replaced_when_configured() {
     let s = Server::start().await;
