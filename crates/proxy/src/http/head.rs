@@ -114,6 +114,46 @@ pub struct Request {
     pub cookies: Vec<Range<usize>>,
 }
 
+thread_local! {
+    /// Field indexes of heads already dropped, reused by the next parse:
+    /// a keep-alive request parses two heads, and these would otherwise
+    /// be two allocations and two frees per request.
+    static SPARE_FIELDS: std::cell::RefCell<Vec<Vec<Field>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty field index with room for `n` fields.
+fn field_vec(n: usize) -> Vec<Field> {
+    let mut v = SPARE_FIELDS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    v.reserve(n);
+    v
+}
+
+/// Keeps a field index for reuse (a few per thread, none over 128 fields).
+fn give_fields(mut v: Vec<Field>) {
+    if v.capacity() == 0 || v.capacity() > MAX_HEADERS {
+        return;
+    }
+    v.clear();
+    SPARE_FIELDS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 16 {
+            s.push(v);
+        }
+    });
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        give_fields(std::mem::take(&mut self.fields));
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        give_fields(std::mem::take(&mut self.fields));
+    }
+}
+
 /// A parsed response head.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -214,7 +254,12 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 /// Marks the fields named in `Connection` as hop-by-hop (called only when
 /// a token other than close/keep-alive/upgrade is there: those name no
 /// field that is not hop-by-hop already).
-fn mark_connection_named(buf: &[u8], fields: &mut [Field], conn: &[Range<usize>]) {
+fn mark_connection_named(buf: &[u8], fields: &mut [Field]) {
+    let conn: Vec<Range<usize>> = fields
+        .iter()
+        .filter(|f| f.kind == Name::Connection)
+        .map(|f| f.value.clone())
+        .collect();
     for f in fields.iter_mut() {
         let name = &buf[f.name.clone()];
         if conn
@@ -263,14 +308,13 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
     if !path.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(HeadError::Invalid("invalid byte in the request target"));
     }
-    let mut fields = Vec::with_capacity(req.headers.len());
+    let mut fields = field_vec(req.headers.len());
     let mut length = None;
     let mut lengths = 0;
     let mut te = 0;
     let mut chunked = false;
     let mut host = None;
     let mut hosts = 0;
-    let mut conn: Vec<Range<usize>> = Vec::new();
     let mut close = minor == 0;
     let mut conn_upgrade = false;
     // A `Connection` token other than close/keep-alive/upgrade (which
@@ -313,7 +357,6 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
                         conn_names_fields = true;
                     }
                 }
-                conn.push(value.clone());
             }
             Name::Upgrade => upgrade = Some(value.clone()),
             Name::Expect if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") => {
@@ -348,7 +391,7 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
         return Err(HeadError::Invalid("invalid Host"));
     }
     if conn_names_fields {
-        mark_connection_named(buf, &mut fields, &conn);
+        mark_connection_named(buf, &mut fields);
     }
     // An h2c upgrade is never tunnelled: the request goes on as HTTP/1.1.
     let upgrade = match upgrade {
@@ -439,13 +482,12 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
         return Err(HeadError::Invalid("malformed status line"));
     };
     let reason = offset(buf, res.reason.unwrap_or("").as_bytes());
-    let mut fields = Vec::with_capacity(res.headers.len());
+    let mut fields = field_vec(res.headers.len());
     let mut length = None;
     let mut lengths = 0;
     let mut te = 0;
     let mut chunked = false;
     let mut close = minor == 0;
-    let mut conn = Vec::new();
     let mut conn_names_fields = false;
     for h in res.headers.iter() {
         let v = h.value;
@@ -482,7 +524,6 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
                         conn_names_fields = true;
                     }
                 }
-                conn.push(value.clone());
             }
             _ => {}
         }
@@ -494,7 +535,7 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
         });
     }
     if conn_names_fields {
-        mark_connection_named(buf, &mut fields, &conn);
+        mark_connection_named(buf, &mut fields);
     }
     let framing = if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::None
@@ -581,7 +622,7 @@ mod tests {
         assert_eq!(r.len, s.len() - 4);
         assert_eq!(r.framing, Framing::None);
         assert!(r.keep_alive);
-        assert_eq!(&s[r.forwarded_for.unwrap()], "1.2.3.4");
+        assert_eq!(&s[r.forwarded_for.clone().unwrap()], "1.2.3.4");
     }
 
     #[test]
