@@ -206,9 +206,14 @@ impl Killable {
     }
 
     /// Stops listening and closes its connections (the JoinSet is dropped).
-    pub fn kill(&mut self) {
+    /// Returns once the listener is closed: `abort` only marks the task, and
+    /// until the runtime drops it the kernel still completes handshakes into
+    /// its backlog (then resets them when it closes), which would cut a
+    /// connection started after the kill.
+    pub async fn kill(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
+            let _ = t.await;
         }
     }
 }

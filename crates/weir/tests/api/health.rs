@@ -107,7 +107,7 @@ async fn a_dead_backend_is_ejected_and_readmitted_without_failed_requests() {
     while !held.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    bs[1].kill();
+    bs[1].kill().await;
     hold.store(false, Ordering::SeqCst);
     let took = until_status(&s, &lb, &vs, &ids[1], "invalid", Duration::from_secs(4)).await;
     assert!(
@@ -279,8 +279,8 @@ async fn vserver_health_goes_red_yellow_green_and_disabled_backends_are_not_prob
     assert_eq!(health().await, "all_unhealthy", "no backends: red");
     let mut a = Killable::start("127.61.63.10", "a").await;
     let mut b = Killable::start("127.61.63.11", "b").await;
-    a.kill();
-    b.kill();
+    a.kill().await;
+    b.kill().await;
     let ra = add_backend(&s, &lb, &vs, a.addr, 1).await;
     let rb = add_backend(&s, &lb, &vs, b.addr, 1).await;
     until_status(&s, &lb, &vs, &ra, "invalid", Duration::from_secs(4)).await;
