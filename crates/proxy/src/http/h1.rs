@@ -362,7 +362,11 @@ impl<C: ClientIo> Conn<C> {
             r.status = status;
             r.bytes_out += bytes.len() as u64;
         });
-        if client::send(&mut self.client, bytes, &self.meter).await.is_err() || !keep {
+        let sent = self
+            .timer
+            .after(cfg.idle_timeout, client::send(&mut self.client, bytes, &self.meter))
+            .await;
+        if !matches!(sent, Ok(Ok(()))) || !keep {
             return Next::Close;
         }
         Next::KeepAlive
@@ -484,12 +488,15 @@ impl<C: ClientIo> Conn<C> {
         record!(self, r => r.bytes_in = h.len as u64);
         self.buf.consume(h.len);
         drop(h);
+        let idle = cfg.idle_timeout;
         if plan.expect_continue && plan.framing != Framing::None && self.buf.is_empty() {
-            client::send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n", &self.meter)
+            let continue_ = client::send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n", &self.meter);
+            self.timer
+                .after(idle, continue_)
                 .await
+                .map_err(|_| Fail::ClientTimeout)?
                 .map_err(|_| Fail::ClientGone)?;
         }
-        let idle = cfg.idle_timeout;
         if plan.framing == Framing::Chunked {
             self.precheck_chunked(idle).await?;
         }
@@ -516,9 +523,14 @@ impl<C: ClientIo> Conn<C> {
             record!(self, r => r.backend = Some(backend.clone()));
             // Nothing a previous backend sent may be read as this response.
             self.up_buf.consume(self.up_buf.len());
-            if send_all(&up, &self.out).await.is_err() {
-                attempts.write_failed(i, reused);
-                continue;
+            match self.timer.after(idle, send_all(&up, &self.out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    attempts.write_failed(i, reused);
+                    continue;
+                }
+                // Part of the head may be with the backend: no retry.
+                Err(_) => return Err(Fail::GatewayTimeout),
             }
             let sent = self.send_body(&mut up, &mut body, idle).await?;
             // The request is with the backend: the client buffer goes back
@@ -527,7 +539,7 @@ impl<C: ClientIo> Conn<C> {
             self.buf.release();
             // Timed only for the access log (a clock read less otherwise).
             let asked = self.rec.is_some().then(Instant::now);
-            let res = match self.read_response(&mut up, plan.method == Method::Head).await {
+            let res = match self.read_response(&mut up, plan.method == Method::Head, idle).await {
                 Ok(r) => {
                     record!(self, rec => rec.header_ms = asked.map(|t| t.elapsed().as_secs_f64() * 1000.0));
                     r
@@ -583,8 +595,12 @@ impl<C: ClientIo> Conn<C> {
                     Body::Close => avail.len(),
                 };
                 if n > 0 {
-                    send_all(up, &avail[..n])
+                    // A backend that stops taking the body for the idle
+                    // timeout is given up on (504; the connection closes).
+                    self.timer
+                        .after(idle, send_all(up, &avail[..n]))
                         .await
+                        .map_err(|_| Fail::GatewayTimeout)?
                         .map_err(|_| Fail::BadGateway("backend closed while receiving the body"))?;
                     self.buf.consume(n);
                     sent += n as u64;
@@ -624,7 +640,12 @@ impl<C: ClientIo> Conn<C> {
         }
     }
 
-    async fn read_response(&mut self, up: &mut TcpStream, is_head: bool) -> Result<head::Response, Fail> {
+    async fn read_response(
+        &mut self,
+        up: &mut TcpStream,
+        is_head: bool,
+        idle: Duration,
+    ) -> Result<head::Response, Fail> {
         let deadline = Instant::now() + self.dp.config.response_header_timeout;
         loop {
             if !self.up_buf.is_empty() {
@@ -635,8 +656,10 @@ impl<C: ClientIo> Conn<C> {
                         write_response_head(&mut self.out, self.up_buf.bytes(), &r, None, false);
                         self.out.extend_from_slice(b"\r\n");
                         // Boxed: rare, and inline it would weigh on every request.
-                        Box::pin(client::send(&mut self.client, &self.out, &self.meter))
+                        let send = client::send(&mut self.client, &self.out, &self.meter);
+                        Box::pin(self.timer.after(idle, send))
                             .await
+                            .map_err(|_| Fail::ClientTimeout)?
                             .map_err(|_| Fail::ClientGone)?;
                         self.up_buf.consume(r.len);
                         continue;
@@ -690,13 +713,15 @@ impl<C: ClientIo> Conn<C> {
             self.up_buf.consume(res.len);
             self.out.extend_from_slice(self.up_buf.bytes());
             self.up_buf.consume(self.up_buf.len());
-            client::send(&mut self.client, &self.out, &self.meter)
-                .await
-                .map_err(|_| Fail::ClientGone)?;
-            let n = self.out.len() as u64;
-            record!(self, r => r.bytes_out += n);
+            if !self.flush_out(cfg.idle_timeout).await {
+                return Err(Fail::ClientGone);
+            }
             if !self.buf.is_empty() {
-                send_all(&up, self.buf.bytes()).await.map_err(|_| Fail::ClientGone)?;
+                self.timer
+                    .after(cfg.idle_timeout, send_all(&up, self.buf.bytes()))
+                    .await
+                    .map_err(|_| Fail::GatewayTimeout)?
+                    .map_err(|_| Fail::ClientGone)?;
                 self.buf.consume(self.buf.len());
             }
             cfg.stats.response(101);
@@ -741,7 +766,7 @@ impl<C: ClientIo> Conn<C> {
         idle: Duration,
         drained: &tokio_util::sync::CancellationToken,
     ) -> bool {
-        if !self.take_body(body, dechunk) || !self.flush_out().await {
+        if !self.take_body(body, dechunk) || !self.flush_out(idle).await {
             return false;
         }
         if body.done() {
@@ -794,7 +819,7 @@ impl<C: ClientIo> Conn<C> {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => return false,
             }
-            if !self.take_body(body, dechunk) || !self.flush_out().await {
+            if !self.take_body(body, dechunk) || !self.flush_out(idle).await {
                 return false;
             }
             if body.done() {
@@ -835,13 +860,24 @@ impl<C: ClientIo> Conn<C> {
         true
     }
 
-    /// Sends what `self.out` holds to the client; `false` if it is gone.
-    async fn flush_out(&mut self) -> bool {
+    /// Sends what `self.out` holds to the client; `false` if it is gone
+    /// or takes none of it for `idle` (a client that stops reading is
+    /// idle: nothing moves).
+    async fn flush_out(&mut self, idle: Duration) -> bool {
         if self.out.is_empty() {
             return true;
         }
-        if client::send(&mut self.client, &self.out, &self.meter).await.is_err() {
-            return false;
+        match self
+            .timer
+            .after(idle, client::send(&mut self.client, &self.out, &self.meter))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return false,
+            Err(_) => {
+                Counters::inc(&self.dp.counters.idle_closed);
+                return false;
+            }
         }
         let n = self.out.len() as u64;
         record!(self, r => r.bytes_out += n);

@@ -91,7 +91,7 @@ pub(crate) async fn serve<C: ClientIo>(
     };
     let resets = Arc::new(AtomicUsize::new(0));
     let mut running: FuturesUnordered<Stream> = FuturesUnordered::new();
-    let r = drive(&mut conn, &mut running, Some(&resets), |req, respond| {
+    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), |req, respond| {
         let guard = ResetGuard {
             resets: resets.clone(),
             done: false,
@@ -100,18 +100,25 @@ pub(crate) async fn serve<C: ClientIo>(
     })
     .await;
     match r {
-        // Weir's rapid-reset guard: GOAWAY, then the streams in flight get
-        // up to the idle timeout to finish.
-        Ok(true) => {
-            Counters::inc(&dp.counters.h2_abusive);
+        // Weir's rapid-reset guard, or no request for the idle timeout:
+        // GOAWAY, then the streams in flight get up to the idle timeout to
+        // finish.
+        Ok(end @ (Ended::Abusive | Ended::Idle)) => {
+            let counter = match end {
+                Ended::Abusive => &dp.counters.h2_abusive,
+                _ => &dp.counters.idle_closed,
+            };
+            Counters::inc(counter);
             conn.graceful_shutdown();
             let _ = timeout(
                 idle,
-                drive(&mut conn, &mut running, None, |_, _| -> Stream { Box::pin(async {}) }),
+                drive(&mut conn, &mut running, None, None, |_, _| -> Stream {
+                    Box::pin(async {})
+                }),
             )
             .await;
         }
-        Ok(false) => {}
+        Ok(Ended::Closed) => {}
         Err(e) => {
             // h2's own flood limits end the connection with ENHANCE_YOUR_CALM.
             if e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
@@ -122,28 +129,66 @@ pub(crate) async fn serve<C: ClientIo>(
     }
 }
 
-/// Polls the connection and its streams until the connection ends
-/// (`Ok(false)`), or until the client has cancelled too many requests
-/// (`Ok(true)`; only while `resets` is given). Streams are polled first,
-/// so what they finish goes out with the connection's next write.
+/// Why [`drive`] stopped (other than an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The client closed the connection, or it finished shutting down.
+    Closed,
+    /// The client cancelled too many requests in flight.
+    Abusive,
+    /// No request was in flight for the idle timeout.
+    Idle,
+}
+
+/// Polls the connection and its streams until the connection ends, the
+/// client has cancelled too many requests (only while `resets` is given),
+/// or no request has been in flight for `idle` (if given; pings and
+/// window updates do not count as activity). Streams are polled first, so
+/// what they finish goes out with the connection's next write.
+///
+/// The idle timer is one sleep, re-armed only when it fires before the
+/// current idle period's end: a busy connection touches the timer wheel
+/// about once per idle period, not per request.
 async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut h2::server::Connection<T, Bytes>,
     running: &mut FuturesUnordered<Stream>,
     resets: Option<&AtomicUsize>,
+    idle: Option<std::time::Duration>,
     mut start: impl FnMut(Request<RecvStream>, SendResponse<Bytes>) -> Stream,
-) -> Result<bool, h2::Error> {
+) -> Result<Ended, h2::Error> {
+    // When the connection last became idle (no stream in flight).
+    let mut idle_since = Some(Instant::now());
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
         loop {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
             if resets.is_some_and(|r| r.load(Ordering::Relaxed) >= MAX_CLIENT_RESETS) {
-                return Poll::Ready(Ok(true));
+                return Poll::Ready(Ok(Ended::Abusive));
             }
             match conn.poll_accept(cx) {
-                Poll::Ready(Some(Ok((req, respond)))) => running.push(start(req, respond)),
+                Poll::Ready(Some(Ok((req, respond)))) => {
+                    idle_since = None;
+                    running.push(start(req, respond));
+                    continue;
+                }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
-                Poll::Ready(None) => return Poll::Ready(Ok(false)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(Ended::Closed)),
+                Poll::Pending => {}
             }
+            let Some(idle) = idle else { return Poll::Pending };
+            if !running.is_empty() {
+                return Poll::Pending;
+            }
+            let deadline = *idle_since.get_or_insert_with(Instant::now) + idle;
+            let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            // Fired for an earlier idle period: set to this one's end.
+            while sleep.as_mut().poll(cx).is_ready() {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Ok(Ended::Idle));
+                }
+                sleep.as_mut().reset(deadline);
+            }
+            return Poll::Pending;
         }
     })
     .await
@@ -621,7 +666,7 @@ async fn relay_body(r: Relay, mut send: h2::SendStream<Bytes>) {
             Framing::None => true,
             _ => remaining == 0,
         };
-        if (!data.is_empty() || end) && send_data(&mut send, data, end).await.is_err() {
+        if (!data.is_empty() || end) && send_data(&mut send, data, end, idle).await.is_err() {
             break false;
         }
         if end {
@@ -647,16 +692,22 @@ async fn relay_body(r: Relay, mut send: h2::SendStream<Bytes>) {
 
 /// Sends `data` on `send` as the window allows (the next chunk is read
 /// only once this one is handed over).
-async fn send_data(send: &mut h2::SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), h2::Error> {
+async fn send_data(
+    send: &mut h2::SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+    idle: std::time::Duration,
+) -> Result<(), h2::Error> {
     if data.is_empty() {
         return send.send_data(data, end);
     }
     while !data.is_empty() {
         send.reserve_capacity(data.len());
-        let granted = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(n)) => n,
-            Some(Err(e)) => return Err(e),
-            None => return Err(h2::Error::from(h2::Reason::CANCEL)),
+        // A client that opens no window for the idle timeout is idle.
+        let granted = match timeout(idle, std::future::poll_fn(|cx| send.poll_capacity(cx))).await {
+            Ok(Some(Ok(n))) => n,
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) | Err(_) => return Err(h2::Error::from(h2::Reason::CANCEL)),
         };
         if granted == 0 {
             continue;

@@ -14,6 +14,8 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use tokio::time::{Instant, Sleep};
 
 /// A wait reached its deadline.
@@ -30,7 +32,20 @@ impl Timer {
     pub(crate) fn within<F: Future>(&mut self, deadline: Instant, fut: F) -> Within<'_, F> {
         Within {
             timer: self,
-            deadline,
+            deadline: Some(deadline),
+            after: Duration::ZERO,
+            fut,
+        }
+    }
+
+    /// `fut`, unless it makes no progress for `limit` from its first wait
+    /// (the clock is read only if it has to wait: a write the socket takes
+    /// at once costs nothing).
+    pub(crate) fn after<F: Future>(&mut self, limit: Duration, fut: F) -> Within<'_, F> {
+        Within {
+            timer: self,
+            deadline: None,
+            after: limit,
             fut,
         }
     }
@@ -52,7 +67,9 @@ pin_project_lite::pin_project! {
     /// (an idle keep-alive connection's task is mostly this).
     pub(crate) struct Within<'a, F> {
         timer: &'a mut Timer,
-        deadline: Instant,
+        // Set on the first wait when only `after` was given.
+        deadline: Option<Instant>,
+        after: Duration,
         #[pin]
         fut: F,
     }
@@ -66,7 +83,8 @@ impl<F: Future> Future for Within<'_, F> {
         if let Poll::Ready(v) = this.fut.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        let deadline = *this.deadline;
+        let after = *this.after;
+        let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + after);
         let sleep = this.timer.no_later_than(deadline);
         // Fired: for this wait, or early, for an earlier one's deadline.
         while sleep.as_mut().poll(cx).is_ready() {
@@ -81,8 +99,6 @@ impl<F: Future> Future for Within<'_, F> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[tokio::test(start_paused = true)]
@@ -134,5 +150,17 @@ mod tests {
             .await;
         assert_eq!(r, Ok("later"));
         assert_eq!(Instant::now() - start, Duration::from_secs(14));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_counts_from_the_first_wait() {
+        let mut t = Timer::default();
+        assert_eq!(t.after(Duration::from_secs(2), async { 1 }).await, Ok(1));
+        assert!(t.0.is_none(), "no timer for a wait that did not wait");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let start = Instant::now();
+        let r = t.after(Duration::from_secs(2), std::future::pending::<()>()).await;
+        assert_eq!(r, Err(TimedOut));
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 }

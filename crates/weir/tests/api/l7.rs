@@ -726,6 +726,90 @@ async fn a_slow_post_is_cut_off_while_others_are_served() {
     .await;
 }
 
+/// A backend answering any request with a 64 MiB chunked body, written
+/// as fast as the proxy takes it (a write error ends it).
+async fn endless_backend(ip: &str) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(n @ 1..) => head.extend_from_slice(&b[..n]),
+                        _ => return,
+                    }
+                }
+                if s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let mut chunk = b"10000\r\n".to_vec();
+                chunk.extend_from_slice(&[b'x'; 0x10000]);
+                chunk.extend_from_slice(b"\r\n");
+                for _ in 0..ENDLESS_CHUNKS {
+                    if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = s.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    addr
+}
+
+const ENDLESS_CHUNKS: usize = 1024;
+
+/// A client that stops reading a long response is idle (nothing moves
+/// either way once the socket buffers are full): it is cut at the idle
+/// timeout instead of holding its connection and the backend's for ever.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_at_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start().await;
+    let site = http_site(&s, 29, json!({"idle_timeout_s": 2})).await;
+    let b = endless_backend("127.71.29.50").await;
+    crate::backends::add_backend(&s, &site.lb, &site.vs, b, 1).await;
+    let idle_before = s.get(crate::kit::ADMIN, "/v1/system/status").await.body["dataplane"]["idle_closed"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut c = tokio::net::TcpStream::connect(site.addr).await.expect("connect");
+    c.write_all(&get("/big", "big.test")).await.expect("send");
+    // The socket buffers fill within moments; 2 s later the proxy gives up.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(n @ 1..) = c.read(&mut buf).await {
+            got += n;
+        }
+    })
+    .await
+    .is_ok();
+    let whole = ENDLESS_CHUNKS * 0x10000;
+    assert!(ended, "the connection was not closed ({got} bytes read)");
+    assert!(
+        got < whole,
+        "the whole {whole}-byte body arrived: the stalled client was never cut"
+    );
+    let idle_after = s.get(crate::kit::ADMIN, "/v1/system/status").await.body["dataplane"]["idle_closed"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(idle_after > idle_before, "counted as an idle close");
+    // The VServer still serves.
+    let mut c2 = tokio::net::TcpStream::connect(site.addr).await.expect("connect");
+    c2.write_all(&get("/big", "big.test")).await.expect("send");
+    let mut first = [0u8; 15];
+    c2.read_exact(&mut first).await.expect("a new client is answered");
+    assert_eq!(&first, b"HTTP/1.1 200 OK");
+}
+
 // ---- upgrades, 100-continue, pipelining ----------------------------------------
 
 #[tokio::test]

@@ -418,3 +418,78 @@ async fn long_response_bodies_stream_to_h2_clients_under_flow_control() {
         .expect("in time");
     assert!(again == pattern(3 << 20));
 }
+
+/// Connects an h2 client; the handle resolves when its connection ends.
+async fn h2_client_watched(
+    target: SocketAddr,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    tokio::task::JoinHandle<std::time::Instant>,
+) {
+    let tcp = TcpStream::connect(target).await.expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let ended = tokio::spawn(async move {
+        let _ = conn.await;
+        std::time::Instant::now()
+    });
+    (client, ended)
+}
+
+/// An h2 connection with no request in flight for the idle timeout gets
+/// GOAWAY and is closed, whether it never asked anything or is between
+/// requests; a request in flight for longer than the idle timeout is not
+/// cut (the response-header timeout bounds it instead).
+#[tokio::test]
+async fn idle_h2_connections_are_closed_and_busy_ones_are_not() {
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.5.0/24",
+        json!({"protocol": "http", "port": 8205, "idle_timeout_s": 2, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    let (b, hits) = counting_backend("127.65.5.10", Duration::from_secs(3)).await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let target = SocketAddr::new(ip, 8205);
+
+    let started = std::time::Instant::now();
+    let (_quiet, quiet_ended) = h2_client_watched(target).await;
+    let (mut busy, busy_ended) = h2_client_watched(target).await;
+    let req = http::Request::get(format!("http://{target}/slow"))
+        .body(())
+        .expect("request");
+    let (resp, _) = busy.send_request(req, true).expect("send");
+    let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+        .await
+        .expect("answered in time")
+        .expect("a request slower than the idle timeout is answered, not cut");
+    let answered = std::time::Instant::now();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(body_text(resp).await, "GET /slow 0");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let quiet_at = tokio::time::timeout(Duration::from_secs(8), quiet_ended)
+        .await
+        .expect("a connection that never asked anything is closed")
+        .expect("join");
+    let took = quiet_at - started;
+    assert!(
+        (Duration::from_millis(1800)..=Duration::from_secs(5)).contains(&took),
+        "never-used connection closed after {took:?} (idle_timeout_s 2)"
+    );
+    let busy_at = tokio::time::timeout(Duration::from_secs(8), busy_ended)
+        .await
+        .expect("a connection idle after its request is closed")
+        .expect("join");
+    let took = busy_at - answered;
+    assert!(
+        took <= Duration::from_secs(4),
+        "connection closed {took:?} after its last answer (idle_timeout_s 2)"
+    );
+    let st = s.get(ADMIN, "/v1/system/status").await;
+    assert!(
+        st.body["dataplane"]["idle_closed"].as_u64().unwrap_or(0) >= 2,
+        "{}",
+        st.body
+    );
+}
