@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -258,4 +258,28 @@ pub async fn http_backend(ip: &str, status_for: fn(&str, Option<&str>) -> u16) -
         }
     });
     (addr, hits)
+}
+
+/// The backend as the API shows it.
+pub async fn backend(s: &Server, lb: &str, vs: &str, rs: &str) -> Value {
+    s.get(ADMIN, &format!("/v1/load-balancers/{lb}/vservers/{vs}/backends/{rs}"))
+        .await
+        .body
+}
+
+/// Polls until the backend's status is `want`; returns how long it took.
+pub async fn until_status(s: &Server, lb: &str, vs: &str, rs: &str, want: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let b = backend(s, lb, vs, rs).await;
+        if b["status"] == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "backend {rs} still {} (want {want}): {b}",
+            b["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

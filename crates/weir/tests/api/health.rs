@@ -8,35 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
-use crate::backends::{Killable, add_backend, http_backend, lb_with_vserver, udp_backend};
+use crate::backends::{Killable, add_backend, backend, http_backend, lb_with_vserver, udp_backend, until_status};
 use crate::kit::{ADMIN, Server};
-
-async fn backend(s: &Server, lb: &str, vs: &str, rs: &str) -> Value {
-    s.get(ADMIN, &format!("/v1/load-balancers/{lb}/vservers/{vs}/backends/{rs}"))
-        .await
-        .body
-}
-
-/// Polls until the backend's status is `want`; returns how long it took.
-async fn until_status(s: &Server, lb: &str, vs: &str, rs: &str, want: &str, within: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let b = backend(s, lb, vs, rs).await;
-        if b["status"] == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "backend {rs} still {} (want {want}): {b}",
-            b["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_dead_backend_is_ejected_and_readmitted_without_failed_requests() {

@@ -10,7 +10,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::backends::{add_backend, greet, internal_lb, lab, lb_with_vserver, tally, tcp_backend, udp_backend};
+use crate::backends::{
+    add_backend, greet, internal_lb, lab, lb_with_vserver, tally, tcp_backend, udp_backend, until_status,
+};
 use crate::kit::{ADMIN, Server};
 
 #[tokio::test]
@@ -328,7 +330,10 @@ async fn security_group_denies_a_single_address() {
         )
         .await;
     let a = tcp_backend("127.61.20.10", "a").await;
-    add_backend(&s, &lb.id(), &vs.id(), a.addr, 1).await;
+    let rs = add_backend(&s, &lb.id(), &vs.id(), a.addr, 1).await;
+    // The first health probe (run at once) connects to the backend too:
+    // it must be done before the backend's connections are counted.
+    until_status(&s, &lb.id(), &vs.id(), &rs, "valid", Duration::from_secs(5)).await;
     let target: SocketAddr = "127.0.21.1:7020".parse().unwrap();
     assert_eq!(greet(target, Some("127.63.20.65")).await.0, "a");
     // The denied client: closed at once, the backend never sees it.
