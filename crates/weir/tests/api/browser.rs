@@ -31,19 +31,25 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// chromedriver on a free port, and its URL.
+fn spawn_driver() -> (Child, String) {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver (Debian chromium-driver; scripts/install-test-deps.sh installs it)");
+    (driver, format!("http://127.0.0.1:{port}"))
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium on `base` (the console's
     /// origin); screenshots go to `shots`.
     pub async fn start(base: &str, shots: &Path) -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver (Debian chromium-driver; scripts/install-test-deps.sh installs it)");
+        let (mut driver, mut url) = spawn_driver();
         let profile = tempfile::tempdir().expect("profile dir");
         let downloads = profile.path().join("downloads");
         std::fs::create_dir_all(&downloads).expect("downloads dir");
@@ -77,8 +83,7 @@ impl Browser {
                 },
             }),
         );
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let c = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
             match ClientBuilder::new(connector)
@@ -89,9 +94,18 @@ impl Browser {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
+                    // The port picked for it can be taken by another test
+                    // between `free_port` and chromedriver's bind, and then
+                    // chromedriver exits: start it again on another port.
+                    if let Ok(Some(_)) = driver.try_wait() {
+                        (driver, url) = spawn_driver();
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("no WebDriver session from chromedriver on {url}: {e}"),
+                Err(e) => panic!(
+                    "no WebDriver session from chromedriver on {url}: {e} (chromedriver: {:?})",
+                    driver.try_wait()
+                ),
             }
         };
         Browser {
