@@ -461,8 +461,14 @@ async fn forward(
             }
             Err(e) => return Err(e),
         };
-        // One copy of the head; the header values are slices of it.
-        let b = Bytes::copy_from_slice(&up_buf.bytes()[..res.len]);
+        // One copy of the head, and of a body of known length that is all
+        // here (the common small response): header values and the body
+        // are slices of it.
+        let whole_len = match res.framing {
+            Framing::Length(n) if (up_buf.len() - res.len) as u64 >= n => Some(n as usize),
+            _ => None,
+        };
+        let b = Bytes::copy_from_slice(&up_buf.bytes()[..res.len + whole_len.unwrap_or(0)]);
         let mut headers = HeaderMap::with_capacity(res.fields.len() + 1);
         for f in &res.fields {
             if f.hop || f.kind == head::Name::TransferEncoding {
@@ -488,7 +494,14 @@ async fn forward(
         up_buf.consume(res.len);
         // The whole body is already here (the common small response):
         // answered at once, the backend connection straight back to the pool.
-        if let Some(data) = whole_body(&mut up_buf, res.framing) {
+        let whole = match whole_len {
+            Some(n) => {
+                up_buf.consume(n);
+                Some(b.slice(res.len..))
+            }
+            None => whole_body(&mut up_buf, res.framing),
+        };
+        if let Some(data) = whole {
             drop(active);
             if res.keep_alive && up_buf.is_empty() {
                 backend.pool.put(up);
