@@ -91,24 +91,28 @@ pub(crate) async fn serve<C: ClientIo>(
     };
     let resets = Arc::new(AtomicUsize::new(0));
     let mut running: FuturesUnordered<Stream> = FuturesUnordered::new();
-    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), |req, respond| {
+    let mut start = |req, respond| -> Stream {
         let guard = ResetGuard {
             resets: resets.clone(),
             done: false,
         };
         Box::pin(stream(dp.clone(), key, peer, req, respond, guard))
-    })
-    .await;
+    };
+    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), &mut start).await;
     match r {
-        // Weir's rapid-reset guard, or no request for the idle timeout:
-        // GOAWAY, then the streams in flight get up to the idle timeout to
-        // finish.
-        Ok(end @ (Ended::Abusive | Ended::Idle)) => {
-            let counter = match end {
-                Ended::Abusive => &dp.counters.h2_abusive,
-                _ => &dp.counters.idle_closed,
-            };
-            Counters::inc(counter);
+        // No request for the idle timeout: GOAWAY. Requests that crossed it
+        // (sent before the client saw it, which the protocol says are
+        // still served) are served; the streams in flight get up to the
+        // idle timeout to finish.
+        Ok(Ended::Idle) => {
+            Counters::inc(&dp.counters.idle_closed);
+            conn.graceful_shutdown();
+            let _ = timeout(idle, drive(&mut conn, &mut running, Some(&resets), None, &mut start)).await;
+        }
+        // Weir's rapid-reset guard: GOAWAY, nothing new is served, and the
+        // streams in flight get up to the idle timeout to finish.
+        Ok(Ended::Abusive) => {
+            Counters::inc(&dp.counters.h2_abusive);
             conn.graceful_shutdown();
             let _ = timeout(
                 idle,

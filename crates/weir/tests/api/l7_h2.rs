@@ -493,3 +493,80 @@ async fn idle_h2_connections_are_closed_and_busy_ones_are_not() {
         st.body
     );
 }
+
+/// Reads one HTTP/2 frame: (type, flags, stream id, payload).
+async fn read_frame(s: &mut TcpStream) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).await?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await?;
+    Ok((head[3], head[4], stream, payload))
+}
+
+/// A request that crosses the idle GOAWAY (sent before the client has
+/// seen it) is still served, as HTTP/2's graceful shutdown promises: the
+/// first GOAWAY names the highest stream id, so a client may not retry
+/// what it sent then. Raw frames: an h2 client library would not open a
+/// stream after the GOAWAY.
+#[tokio::test]
+async fn a_request_crossing_the_idle_goaway_is_served() {
+    const GOAWAY: u8 = 7;
+    const HEADERS: u8 = 1;
+    const RST_STREAM: u8 = 3;
+    const SETTINGS: u8 = 4;
+    let s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.64.6.0/24",
+        json!({"protocol": "http", "port": 8206, "idle_timeout_s": 1, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    let (b, hits) = counting_backend("127.65.6.10", Duration::ZERO).await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let mut c = TcpStream::connect(SocketAddr::new(ip, 8206)).await.expect("connect");
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("preface");
+    c.write_all(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0])
+        .await
+        .expect("settings");
+    // Until the idle GOAWAY; the server's SETTINGS acknowledged on the way.
+    let goaway = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let (kind, flags, _, payload) = read_frame(&mut c).await.expect("frame");
+            if kind == SETTINGS && flags & 1 == 0 {
+                c.write_all(&[0, 0, 0, SETTINGS, 1, 0, 0, 0, 0])
+                    .await
+                    .expect("settings ack");
+            }
+            if kind == GOAWAY {
+                return payload;
+            }
+        }
+    })
+    .await
+    .expect("GOAWAY after the idle timeout");
+    let last = u32::from_be_bytes([goaway[0], goaway[1], goaway[2], goaway[3]]) & 0x7fff_ffff;
+    assert!(
+        last >= 1,
+        "the first GOAWAY leaves room for streams in flight (last id {last})"
+    );
+    // GET / on stream 1: :method GET, :scheme http, :path / (static
+    // indexes 2, 6, 4) and :authority "a.test" (literal, name index 1).
+    let block = [0x82, 0x86, 0x84, 0x01, 0x06, b'a', b'.', b't', b'e', b's', b't'];
+    let mut frame = vec![0, 0, block.len() as u8, HEADERS, 0x5, 0, 0, 0, 1];
+    frame.extend_from_slice(&block);
+    c.write_all(&frame).await.expect("request");
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let (kind, _, stream, _) = read_frame(&mut c).await.expect("frame");
+            if stream == 1 && (kind == HEADERS || kind == RST_STREAM) {
+                return kind;
+            }
+        }
+    })
+    .await
+    .expect("an answer on stream 1");
+    assert_eq!(answer, HEADERS, "the crossing request was reset instead of answered");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the backend got the request");
+}
