@@ -13,6 +13,8 @@ pub mod sched;
 pub mod snapshot;
 mod splice;
 mod tcp;
+#[cfg(test)]
+mod test_support;
 mod udp;
 
 pub use dataplane::{DataPlane, DataPlaneConfig, ListenerState};

@@ -993,24 +993,10 @@ mod tests {
     /// measures against HAProxy's. 624 bytes at the metrics change.
     #[test]
     fn an_idle_connection_future_stays_small() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let dp = crate::dataplane::DataPlane::new(crate::dataplane::DataPlaneConfig::default());
-            let stats = std::sync::Arc::new(crate::snapshot::VsStats {
-                vs: Default::default(),
-                lb: Default::default(),
-            });
-            let key = crate::snapshot::ListenerKey {
-                addr: l.local_addr().unwrap(),
-                udp: false,
-            };
-            let meter = crate::meter::Meter::open(&stats);
-            let f = super::serve(dp, key, super::super::Lazy::new(c), l.local_addr().unwrap(), meter);
+        crate::test_support::on_runtime(async {
+            let fx = crate::test_support::Fixture::new();
+            let c = super::super::Lazy::new(fx.client.try_clone().unwrap());
+            let f = super::serve(fx.dp.clone(), fx.key, c, fx.peer(), fx.meter());
             let size = std::mem::size_of_val(&f);
             assert!(size <= 640, "the HTTP/1 connection future grew to {size} bytes");
         });

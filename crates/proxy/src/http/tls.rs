@@ -68,41 +68,13 @@ mod tests {
     /// stream itself.
     #[test]
     fn a_tls_connection_future_stays_small() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        crate::test_support::on_runtime(async {
+            let fx = crate::test_support::Fixture::new();
+            let c = fx.client.try_clone().unwrap();
             c.set_nonblocking(true).unwrap();
             let sock = tokio::net::TcpStream::from_std(c).unwrap();
-            let dp = crate::dataplane::DataPlane::new(crate::dataplane::DataPlaneConfig::default());
-            let stats = std::sync::Arc::new(crate::snapshot::VsStats {
-                vs: Default::default(),
-                lb: Default::default(),
-            });
-            let key = crate::snapshot::ListenerKey {
-                addr: l.local_addr().unwrap(),
-                udp: false,
-            };
-            let cfg = std::sync::Arc::new(crate::snapshot::ListenerConfig {
-                vserver_id: "vs-1".into(),
-                lb_id: "lb-1".into(),
-                protocol: weir_model::vserver::Protocol::Https,
-                backends: vec![],
-                weights: vec![],
-                scheduler: crate::snapshot::Scheduler::LeastConnections(Default::default()),
-                udp_persist_by_ip: false,
-                idle_timeout: std::time::Duration::from_secs(60),
-                proxy_protocol: weir_model::vserver::ProxyProtocol::Off,
-                acl: None,
-                http: None,
-                tls: None,
-                stats: stats.clone(),
-            });
-            let meter = crate::meter::Meter::open(&stats);
-            let f = super::serve_tls(dp, cfg, key, sock, l.local_addr().unwrap(), meter);
+            let cfg = fx.config(weir_model::vserver::Protocol::Https);
+            let f = super::serve_tls(fx.dp.clone(), cfg, fx.key, sock, fx.peer(), fx.meter());
             let size = std::mem::size_of_val(&f);
             assert!(size <= 4608, "the TLS connection future grew to {size} bytes");
         });
