@@ -235,6 +235,25 @@ fn bare_lf(head: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
 }
 
+/// Reads a `Connection` field's tokens: `close` sets `close`,
+/// `keep-alive` clears it on HTTP/1.0 (1.1 keeps alive anyway), `upgrade`
+/// sets `upgrade`, and any other token names fields to drop.
+fn connection_tokens(v: &[u8], minor: u8, close: &mut bool, upgrade: &mut bool, names_fields: &mut bool) {
+    for t in tokens(v) {
+        if t.eq_ignore_ascii_case(b"close") {
+            *close = true;
+        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+            if minor == 0 {
+                *close = false;
+            }
+        } else if t.eq_ignore_ascii_case(b"upgrade") {
+            *upgrade = true;
+        } else {
+            *names_fields = true;
+        }
+    }
+}
+
 /// Comma-separated tokens of a header value, trimmed.
 fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     v.split(|&b| b == b',')
@@ -343,21 +362,7 @@ pub fn request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
                 hosts += 1;
                 host = Some(value.clone());
             }
-            Name::Connection => {
-                for t in tokens(v) {
-                    if t.eq_ignore_ascii_case(b"close") {
-                        close = true;
-                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                        if minor == 0 {
-                            close = false;
-                        }
-                    } else if t.eq_ignore_ascii_case(b"upgrade") {
-                        conn_upgrade = true;
-                    } else {
-                        conn_names_fields = true;
-                    }
-                }
-            }
+            Name::Connection => connection_tokens(v, minor, &mut close, &mut conn_upgrade, &mut conn_names_fields),
             Name::Upgrade => upgrade = Some(value.clone()),
             Name::Expect if v.trim_ascii().eq_ignore_ascii_case(b"100-continue") => {
                 expect_continue = true;
@@ -513,17 +518,8 @@ pub fn response(buf: &[u8], is_head: bool) -> Result<Option<Response>, HeadError
                 chunked = tokens(v).last().is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
             }
             Name::Connection => {
-                for t in tokens(v) {
-                    if t.eq_ignore_ascii_case(b"close") {
-                        close = true;
-                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                        if minor == 0 {
-                            close = false;
-                        }
-                    } else if !t.eq_ignore_ascii_case(b"upgrade") {
-                        conn_names_fields = true;
-                    }
-                }
+                let mut upgrade = false;
+                connection_tokens(v, minor, &mut close, &mut upgrade, &mut conn_names_fields);
             }
             _ => {}
         }
