@@ -273,9 +273,8 @@ impl<C: ClientIo> Conn<C> {
     /// client closed. This is the state idle connections sit in: no heap
     /// buffer, a small future (see [`Conn::first_read`]).
     async fn await_request(&mut self, idle: Duration) -> Option<bool> {
-        let deadline = Instant::now() + idle;
         let read = Self::first_read(&mut self.client, &mut self.buf, &self.meter);
-        match self.timer.within(deadline, read).await {
+        match self.timer.after(idle, read).await {
             Err(_) => None,
             Ok(Ok(n)) => Some(n > 0),
             Ok(Err(_)) => Some(false),
@@ -570,10 +569,9 @@ impl<C: ClientIo> Conn<C> {
     }
 
     async fn read_client(&mut self, idle: Duration) -> Result<(), Fail> {
-        let deadline = Instant::now() + idle;
         match self
             .timer
-            .within(deadline, client::fill(&mut self.client, &mut self.buf, &self.meter))
+            .after(idle, client::fill(&mut self.client, &mut self.buf, &self.meter))
             .await
         {
             Err(_) => Err(Fail::ClientTimeout),
@@ -808,7 +806,7 @@ impl<C: ClientIo> Conn<C> {
                 return *rem == 0;
             }
             let read = tokio::select! {
-                r = self.timer.within(Instant::now() + idle, self.up_buf.fill(up)) => r,
+                r = self.timer.after(idle, self.up_buf.fill(up)) => r,
                 _ = drained.cancelled() => {
                     Counters::inc(&self.dp.counters.drained_closed);
                     return false;
