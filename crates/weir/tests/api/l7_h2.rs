@@ -86,13 +86,23 @@ async fn counting_backend(ip: &str, delay: Duration) -> (SocketAddr, Arc<AtomicU
     (addr, hits)
 }
 
+/// An http VServer on its own LB in `127.64.<net>.0/24`, port
+/// `8200 + net`, health probes out of the way and `idle_timeout_s` if
+/// given, with `backend` (started on `127.65.<net>.10`) as its one
+/// backend; returns the VServer's address.
+async fn h2_site(s: &Server, net: u8, idle_timeout_s: Option<u64>, backend: SocketAddr) -> SocketAddr {
+    let port = 8200 + u16::from(net);
+    let mut vs = json!({"protocol": "http", "port": port, "health_check": {"interval_s": 300}});
+    if let Some(idle) = idle_timeout_s {
+        vs["idle_timeout_s"] = json!(idle);
+    }
+    let (lb, ip, vs) = lb_with_vserver(s, &format!("127.64.{net}.0/24"), vs).await;
+    add_backend(s, &lb, &vs, backend, 1).await;
+    SocketAddr::new(ip, port)
+}
+
 async fn h2_client(target: SocketAddr) -> h2::client::SendRequest<Bytes> {
-    let tcp = TcpStream::connect(target).await.expect("connect");
-    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
+    h2_client_watched(target).await.0
 }
 
 async fn body_text(resp: http::Response<h2::RecvStream>) -> String {
@@ -109,15 +119,8 @@ async fn body_text(resp: http::Response<h2::RecvStream>) -> String {
 #[tokio::test]
 async fn h2c_requests_reach_http1_backends() {
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.1.0/24",
-        json!({"protocol": "http", "port": 8201, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     let (b, hits) = counting_backend("127.65.1.10", Duration::ZERO).await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let target = SocketAddr::new(ip, 8201);
+    let target = h2_site(&s, 1, None, b).await;
     let mut client = h2_client(target).await;
 
     let req = http::Request::get(format!("http://{target}/a/../b?q=1"))
@@ -149,16 +152,9 @@ async fn h2c_requests_reach_http1_backends() {
 #[tokio::test]
 async fn an_h2_reset_flood_gets_goaway_and_a_bounded_number_reach_the_backend() {
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.2.0/24",
-        json!({"protocol": "http", "port": 8202, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     // A slow backend: requests are in flight when the client resets them.
     let (b, hits) = counting_backend("127.65.2.10", Duration::from_millis(200)).await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let target = SocketAddr::new(ip, 8202);
+    let target = h2_site(&s, 2, None, b).await;
     let mut client = h2_client(target).await;
 
     let mut opened = 0;
@@ -221,16 +217,9 @@ async fn an_h2_reset_flood_gets_goaway_and_a_bounded_number_reach_the_backend() 
 #[tokio::test]
 async fn cancelling_forwarded_requests_over_and_over_draws_goaway() {
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.3.0/24",
-        json!({"protocol": "http", "port": 8203, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     // The backend holds every request for 2 s: they are in flight when reset.
     let (b, hits) = counting_backend("127.65.3.10", Duration::from_secs(2)).await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let target = SocketAddr::new(ip, 8203);
+    let target = h2_site(&s, 3, None, b).await;
     let mut client = h2_client(target).await;
 
     let mut cancelled = 0;
@@ -373,15 +362,8 @@ fn pattern(n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn long_response_bodies_stream_to_h2_clients_under_flow_control() {
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.4.0/24",
-        json!({"protocol": "http", "port": 8204, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     let b = bulk_backend("127.65.4.10").await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let target = SocketAddr::new(ip, 8204);
+    let target = h2_site(&s, 4, None, b).await;
     let client = h2_client(target).await;
 
     let fetch = |path: &'static str| {
@@ -442,15 +424,8 @@ async fn h2_client_watched(
 #[tokio::test]
 async fn idle_h2_connections_are_closed_and_busy_ones_are_not() {
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.5.0/24",
-        json!({"protocol": "http", "port": 8205, "idle_timeout_s": 2, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     let (b, hits) = counting_backend("127.65.5.10", Duration::from_secs(3)).await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let target = SocketAddr::new(ip, 8205);
+    let target = h2_site(&s, 5, Some(2), b).await;
 
     let started = std::time::Instant::now();
     let (_quiet, quiet_ended) = h2_client_watched(target).await;
@@ -517,15 +492,9 @@ async fn a_request_crossing_the_idle_goaway_is_served() {
     const RST_STREAM: u8 = 3;
     const SETTINGS: u8 = 4;
     let s = Server::start().await;
-    let (lb, ip, vs) = lb_with_vserver(
-        &s,
-        "127.64.6.0/24",
-        json!({"protocol": "http", "port": 8206, "idle_timeout_s": 1, "health_check": {"interval_s": 300}}),
-    )
-    .await;
     let (b, hits) = counting_backend("127.65.6.10", Duration::ZERO).await;
-    add_backend(&s, &lb, &vs, b, 1).await;
-    let mut c = TcpStream::connect(SocketAddr::new(ip, 8206)).await.expect("connect");
+    let target = h2_site(&s, 6, Some(1), b).await;
+    let mut c = TcpStream::connect(target).await.expect("connect");
     c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("preface");
     c.write_all(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0])
         .await
