@@ -38,6 +38,7 @@ use super::client::ClientIo;
 use super::head::{self, Framing};
 use super::path;
 use super::route::host_key;
+use super::timer::Timer;
 use super::upstream::{Attempts, Found};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
@@ -150,7 +151,7 @@ enum Ended {
 /// window updates do not count as activity). Streams are polled first, so
 /// what they finish goes out with the connection's next write.
 ///
-/// The idle timer is one sleep, re-armed only when it fires before the
+/// The idle timer is one [`Timer`], re-armed only when it fires before the
 /// current idle period's end: a busy connection touches the timer wheel
 /// about once per idle period, not per request.
 async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
@@ -162,7 +163,7 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Ended, h2::Error> {
     // When the connection last became idle (no stream in flight).
     let mut idle_since = Some(Instant::now());
-    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut timer = Timer::default();
     std::future::poll_fn(|cx| {
         loop {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
@@ -184,15 +185,7 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
                 return Poll::Pending;
             }
             let deadline = *idle_since.get_or_insert_with(Instant::now) + idle;
-            let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            // Fired for an earlier idle period: set to this one's end.
-            while sleep.as_mut().poll(cx).is_ready() {
-                if Instant::now() >= deadline {
-                    return Poll::Ready(Ok(Ended::Idle));
-                }
-                sleep.as_mut().reset(deadline);
-            }
-            return Poll::Pending;
+            return timer.poll_deadline(cx, deadline).map(|()| Ok(Ended::Idle));
         }
     })
     .await

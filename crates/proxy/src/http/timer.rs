@@ -50,6 +50,20 @@ impl Timer {
         }
     }
 
+    /// Ready once `deadline` has passed; until then the task is woken at
+    /// `deadline` (or earlier, for an earlier wait's deadline, and the
+    /// timer is then re-armed for this one).
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        let sleep = self.no_later_than(deadline);
+        while sleep.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
+
     /// The timer, set to fire at `deadline` or before.
     fn no_later_than(&mut self, deadline: Instant) -> &mut Pin<Box<Sleep>> {
         let sleep = self
@@ -85,15 +99,7 @@ impl<F: Future> Future for Within<'_, F> {
         }
         let after = *this.after;
         let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + after);
-        let sleep = this.timer.no_later_than(deadline);
-        // Fired: for this wait, or early, for an earlier one's deadline.
-        while sleep.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= deadline {
-                return Poll::Ready(Err(TimedOut));
-            }
-            sleep.as_mut().reset(deadline);
-        }
-        Poll::Pending
+        this.timer.poll_deadline(cx, deadline).map(|()| Err(TimedOut))
     }
 }
 
