@@ -30,10 +30,6 @@ pub(crate) fn coarse_ms() -> u64 {
     weir_sys::coarse_monotonic_ms()
 }
 
-fn now_ms() -> u64 {
-    coarse_ms()
-}
-
 impl Meter {
     pub(crate) fn open(stats: &Arc<VsStats>) -> Meter {
         stats.inc(Stat::Connections);
@@ -41,7 +37,7 @@ impl Meter {
         Meter {
             stats: stats.clone(),
             segs: AtomicU64::new(0),
-            read_ms: AtomicU64::new(now_ms()),
+            read_ms: AtomicU64::new(coarse_ms()),
         }
     }
 
@@ -91,7 +87,7 @@ impl Meter {
     /// call, otherwise).
     #[inline]
     pub(crate) fn segments_if_due(&self, fd: BorrowedFd<'_>) {
-        let now = now_ms();
+        let now = coarse_ms();
         if now.saturating_sub(self.read_ms.load(Ordering::Relaxed)) >= SEGMENTS_EVERY.as_millis() as u64 {
             self.read_ms.store(now, Ordering::Relaxed);
             self.segments(fd);
