@@ -13,6 +13,9 @@
 #                       its own, as Weir and HAProxy do) and "nginx-nohc" with nginx's default
 #                       (both sides closed at the client's FIN: less work, and not equivalent,
 #                       so reported but not counted as "the better")
+#                       and "floor" (bench/src/bin/l4-floor.rs: accept, connect, relay with
+#                       half-close, close, nothing else): how much of the CPU per connection
+#                       is the kernel's, i.e. the most any user-space proxy can reach here
 #   udp rt/s            l4-client udp-rtt: UDP_SOCKETS sockets (flows), each send → echo → repeat;
 #                       nginx twice: "nginx" with proxy_responses 1 (a session per datagram) and
 #                       "nginx-flow" without it (a session per client address:port kept until
@@ -35,7 +38,7 @@ CPU=${CPU:-1}
 KEEP=${KEEP:-0}
 BUILD=${BUILD:-1}                                     # 0: use the binaries already in target/release
 TESTS=${TESTS:-tcp-bulk-up tcp-bulk-down tcp-conn udp-rt} # a subset for quick looks
-CONTENDERS=${CONTENDERS:-direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc nginx-flow}
+CONTENDERS=${CONTENDERS:-direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc nginx-flow floor}
 # WEIR_BIN: another weir binary (an A/B against an older build)
 # WEIR_COMMIT: the commit to print when the tree is not a git checkout.
 
@@ -51,6 +54,7 @@ ORIGIN=127.71.0.10          # iperf3 :5201, TCP echo :7000, UDP echo :7001
 HAP=127.72.0.1              # HAProxy, mode tcp
 HAPS=127.73.0.1             # HAProxy, mode tcp + splice-request/splice-response
 NGX=127.74.0.1              # nginx stream
+FLOOR=127.76.0.1            # l4-floor: the least a user-space proxy does (tcp-conn only)
 # Weir's LB addresses are allocated from these subnets (one Weir process each).
 declare -A WEIR_SUBNET_OF=([weir]=127.70.0.0/24 [weir-splice]=127.75.0.0/24)
 P_BULK=9000 P_ECHO=9001 P_UDP=9002 P_UDP_FLOW=9003 P_ECHO_NOHC=9004
@@ -64,7 +68,7 @@ source "$ROOT/bench/lib.sh"
 declare -a PIDS=()
 declare -A PID_OF=()     # contender → the PID doing the proxying (nginx: its worker)
 declare -A MAIN_OF=()    # contender → the PID the script started
-declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX [nginx-nohc]=$NGX)
+declare -A ADDR_OF=([direct]=$ORIGIN [haproxy]=$HAP [haproxy-splice]=$HAPS [nginx]=$NGX [nginx-flow]=$NGX [nginx-nohc]=$NGX [floor]=$FLOOR)
 
 cleanup() {
     local rc=$? p
@@ -249,8 +253,15 @@ weir_ready() { # contender: applied_revision ≥ its last write's, listeners bou
     wait_listen u "${ADDR_OF[$c]}" $P_UDP
 }
 
+start_floor() {
+    start_bg floor "$BIN/l4-floor" --listen "$FLOOR:$P_ECHO" --to "$ORIGIN:7000"
+    PID_OF[floor]=$LASTPID MAIN_OF[floor]=$LASTPID
+    wait_listen t "$FLOOR" $P_ECHO
+}
+
 start_contender() {
     case $1 in
+        floor) start_floor ;;
         weir | weir-splice) start_weir "$1" && weir_ready "$1" ;;
         nginx) start_nginx ;;
         haproxy | haproxy-splice) start_haproxy "$1" ;;
@@ -382,7 +393,7 @@ report() {
     }
     END {
         NT = split("tcp-bulk-up tcp-bulk-down tcp-conn udp-rt", order, " ")
-        NC = split("direct weir weir-splice haproxy haproxy-splice nginx nginx-flow nginx-nohc", cs, " ")
+        NC = split("direct weir weir-splice haproxy haproxy-splice nginx nginx-flow nginx-nohc floor", cs, " ")
         # Per-round ratios: to direct (rate), and of each Weir variant to every other contender (per CPU-s).
         for (r in ROUND) for (i = 1; i <= NT; i++) { t = order[i]
             for (j = 1; j <= NC; j++) { c = cs[j]
@@ -396,6 +407,7 @@ report() {
             best = 0
             for (j = 4; j <= 6; j++) if ((r, t, cs[j]) in EFF && EFF[r, t, cs[j]] > best) best = EFF[r, t, cs[j]]
             for (w = 2; w <= 3; w++) if (best > 0 && (r, t, cs[w]) in EFF) add("vsbest|" cs[w] "|" t, EFF[r, t, cs[w]] / best)
+            if (best > 0 && (r, t, "floor") in EFF) add("vsbest|floor|" t, EFF[r, t, "floor"] / best)
         }
         print ""
         print "| test | contender | rate | proxy CPU share | per proxy CPU-s | rate ÷ direct | weir ÷ this, per CPU-s | weir-splice ÷ this, per CPU-s | errors |"
@@ -438,6 +450,7 @@ report() {
             verdict(W ": new TCP connections ≥ 1.2× the better of HAProxy (±splice) and nginx", "vsbest|" W "|tcp-conn", 1.2, 0)
             verdict(W ": (not a target) new TCP connections ≥ 1.2× nginx without half-close", "vs|" W "|tcp-conn|nginx-nohc", 1.2, 0)
         }
+        verdict("(not a target) floor: new TCP connections ≥ 1.2× the better (the most a user-space proxy reaches here)", "vsbest|floor|tcp-conn", 1.2, 0)
         verdict("weir: UDP round trips ≥ 2× nginx (proxy_responses 1)", "vs|weir|udp-rt|nginx", 2.0, 0)
         verdict("weir: UDP round trips ≥ 2× nginx-flow (sessions kept, as Weir keeps flows)", "vs|weir|udp-rt|nginx-flow", 2.0, 0)
         for (w = 2; w <= 3; w++)
@@ -469,7 +482,7 @@ main() {
         (cd "$ROOT" && cargo build --release -q -p weir -p weir-bench)
     fi
     local b
-    for b in weir l4-client l4-origin; do [[ -x $BIN/$b ]] || die "$BIN/$b is missing (build with BUILD=1)"; done
+    for b in weir l4-client l4-origin l4-floor; do [[ -x $BIN/$b ]] || die "$BIN/$b is missing (build with BUILD=1)"; done
     : >"$RESULTS"
     : >"$MEMRES"
     log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
@@ -487,6 +500,7 @@ main() {
     start_haproxy haproxy
     start_haproxy haproxy-splice
     start_nginx
+    [[ " $CONTENDERS " == *" floor "* ]] && start_floor
 
     local r
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -505,7 +519,7 @@ main() {
             done
         fi
         if wanted tcp-conn; then
-            for c in $(rotate $((r - 1)) $(among direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc)); do
+            for c in $(rotate $((r - 1)) $(among direct weir weir-splice haproxy haproxy-splice nginx nginx-nohc floor)); do
                 run_conn "$r" "$c"
                 sleep 1
             done
