@@ -93,10 +93,21 @@ pub(crate) fn splice_flags() -> SpliceFlags {
     SpliceFlags::MOVE | SpliceFlags::NONBLOCK
 }
 
+/// The side of an [`exact`] transfer that failed or stalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Src,
+    Dst,
+}
+
+/// Why an [`exact`] transfer stopped short: which side, and the error
+/// (`TimedOut` when that side made no progress for `idle`).
+pub(crate) type Stopped = (Side, io::Error);
+
 /// Moves exactly `n` bytes from `src` to `dst` (an HTTP body of known
 /// length), never reading past them, each wait for bytes bounded by `idle`.
 /// Returns the bytes moved: fewer than `n` only at EOF.
-pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> io::Result<u64> {
+pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> Result<u64, Stopped> {
     let Some(p) = Pipe::get() else {
         return copy_exact(src, dst, n, idle).await;
     };
@@ -110,10 +121,10 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
                 Ok(0) => return Ok(()),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    within(idle, src.readable()).await?;
+                    within(idle, src.readable()).await.map_err(|e| (Side::Src, e))?;
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err((Side::Src, e)),
             };
             let mut in_pipe = got;
             while in_pipe > 0 {
@@ -122,9 +133,9 @@ pub(crate) async fn exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::t
                 }) {
                     Ok(k) => in_pipe -= k,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        within(idle, dst.writable()).await?;
+                        within(idle, dst.writable()).await.map_err(|e| (Side::Dst, e))?;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err((Side::Dst, e)),
                 }
             }
             moved += got as u64;
@@ -144,7 +155,7 @@ async fn within(idle: std::time::Duration, ready: impl Future<Output = io::Resul
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
 }
 
-async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> io::Result<u64> {
+async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::Duration) -> Result<u64, Stopped> {
     let mut buf = vec![0u8; 16 * 1024];
     let mut moved = 0u64;
     while moved < n {
@@ -153,19 +164,19 @@ async fn copy_exact(src: &TcpStream, dst: &TcpStream, n: u64, idle: std::time::D
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                within(idle, src.readable()).await?;
+                within(idle, src.readable()).await.map_err(|e| (Side::Src, e))?;
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err((Side::Src, e)),
         };
         let mut sent = 0;
         while sent < k {
             match dst.try_write(&buf[sent..k]) {
                 Ok(w) => sent += w,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    within(idle, dst.writable()).await?;
+                    within(idle, dst.writable()).await.map_err(|e| (Side::Dst, e))?;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err((Side::Dst, e)),
             }
         }
         moved += k as u64;

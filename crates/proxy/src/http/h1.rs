@@ -25,7 +25,7 @@ use super::path;
 use super::respond::{Fail, respond};
 use super::route::host_key;
 use super::timer::Timer;
-use super::upstream::{Attempts, Found};
+use super::upstream::{Attempts, Found, early_response};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
 use crate::snapshot::{ActiveGuard, BackendState, ListenerConfig, ListenerKey, Stat};
@@ -38,11 +38,18 @@ const COALESCE: usize = 16 * 1024;
 /// Body bytes still to come from which a known-length body is spliced
 /// (zero-copy) rather than copied through the buffer.
 const SPLICE_MIN: u64 = 16 * 1024;
+/// Lingering close after Weir's own closing answer (see [`Conn::linger`]):
+/// how long the client may stay quiet, and how long it may keep sending.
+const LINGER_QUIET: Duration = Duration::from_secs(2);
+const LINGER_MAX: Duration = Duration::from_secs(10);
 
 /// What happens to the client connection after a request.
 enum Next {
     KeepAlive,
     Close,
+    /// Close, once the client is done sending (see [`Conn::linger`]);
+    /// `request` does that and returns `Close`.
+    Linger,
     /// An upgrade was accepted (101): relay raw bytes from now on.
     Tunnel(TcpStream, ActiveGuard, Duration),
     /// The client opened with the HTTP/2 preface.
@@ -235,7 +242,7 @@ impl<C: ClientIo> Conn<C> {
                         self.meter.segments_if_due(fd);
                     }
                 }
-                Next::Close => return self.closed(),
+                Next::Close | Next::Linger => return self.closed(),
                 // The connection leaves HTTP/1: boxed, so its state does not
                 // weigh on every idle connection's task.
                 other => return Box::pin(self.hand_over(other)).await,
@@ -264,7 +271,7 @@ impl<C: ClientIo> Conn<C> {
                     crate::tcp::tunnel_io(&self.dp, client, fd, up, idle, guard, self.meter).await
                 }
             },
-            Next::KeepAlive | Next::Close => {}
+            Next::KeepAlive | Next::Close | Next::Linger => {}
         }
     }
 
@@ -344,6 +351,10 @@ impl<C: ClientIo> Conn<C> {
             }
         };
         self.access_log(&cfg);
+        if matches!(next, Next::Linger) {
+            self.linger().await;
+            return Next::Close;
+        }
         next
     }
 
@@ -365,10 +376,40 @@ impl<C: ClientIo> Conn<C> {
             .timer
             .after(cfg.idle_timeout, client::send(&mut self.client, bytes, &self.meter))
             .await;
-        if !matches!(sent, Ok(Ok(()))) || !keep {
+        if !matches!(sent, Ok(Ok(()))) {
             return Next::Close;
         }
+        if !keep {
+            return Next::Linger;
+        }
         Next::KeepAlive
+    }
+
+    /// Weir's closing answer is sent, and the client may still be sending
+    /// (a request body Weir did not read). Closing with its bytes unread
+    /// would reset the connection, and a client still writing would get
+    /// the reset instead of the answer. So Weir stops writing (a FIN after
+    /// the answer) and reads and drops what comes until the client closes,
+    /// is quiet for [`LINGER_QUIET`], or [`LINGER_MAX`] has passed (nginx's
+    /// lingering close).
+    async fn linger(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        if self.client.shutdown().await.is_err() {
+            return;
+        }
+        let end = Instant::now() + LINGER_MAX;
+        loop {
+            self.buf.consume(self.buf.len());
+            let quiet = (Instant::now() + LINGER_QUIET).min(end);
+            match self
+                .timer
+                .within(quiet, client::fill(&mut self.client, &mut self.buf, &self.meter))
+                .await
+            {
+                Ok(Ok(1..)) => {}
+                _ => return,
+            }
+        }
     }
 
     /// The request head, which must be complete within `idle` of now (the
@@ -531,7 +572,30 @@ impl<C: ClientIo> Conn<C> {
                 // Part of the head may be with the backend: no retry.
                 Err(_) => return Err(Fail::GatewayTimeout),
             }
-            let sent = self.send_body(&mut up, &mut body, idle).await?;
+            let sent = match self.send_body(&mut up, &mut body, idle).await {
+                Ok(n) => n,
+                // The backend stopped taking the body: it may have answered
+                // early (413, 401…) and closed or stopped reading. Its answer
+                // is what the client gets; the connection closes after it
+                // (the client's body is unfinished), and so does the
+                // backend's (it is mid-request).
+                Err(f @ (Fail::BadGateway(_) | Fail::GatewayTimeout)) => {
+                    let Some(mut res) = early_response(&up, &mut self.up_buf, plan.method == Method::Head) else {
+                        return Err(f);
+                    };
+                    res.keep_alive = false;
+                    let plan = Plan {
+                        keep_alive: false,
+                        ..plan
+                    };
+                    let next = self.respond_with(cfg, &plan, i, backend, up, guard, res).await;
+                    return next.map(|n| match n {
+                        Next::Close => Next::Linger,
+                        other => other,
+                    });
+                }
+                Err(f) => return Err(f),
+            };
             // The request is with the backend: the client buffer goes back
             // while the response is awaited (unless the next request is in
             // it), so a busy connection holds one buffer across the wait.
@@ -619,12 +683,19 @@ impl<C: ClientIo> Conn<C> {
             {
                 // Boxed: the splice state is large and rare; inline, it
                 // would be copied with every request's future.
-                let moved = Box::pin(crate::splice::exact(tcp, up, *rem, idle))
-                    .await
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::TimedOut => Fail::ClientTimeout,
-                        _ => Fail::ClientGone,
-                    })?;
+                use crate::splice::Side;
+                let timed_out = |e: &std::io::Error| e.kind() == std::io::ErrorKind::TimedOut;
+                let moved =
+                    Box::pin(crate::splice::exact(tcp, up, *rem, idle))
+                        .await
+                        .map_err(|(side, e)| match side {
+                            Side::Src if timed_out(&e) => Fail::ClientTimeout,
+                            Side::Src => Fail::ClientGone,
+                            // As on the copy path: a backend that stops taking
+                            // the body is given up on (504), one that fails, 502.
+                            Side::Dst if timed_out(&e) => Fail::GatewayTimeout,
+                            Side::Dst => Fail::BadGateway("backend closed while receiving the body"),
+                        })?;
                 sent += moved;
                 self.meter.bytes_in(moved as usize);
                 record!(self, r => r.bytes_in += moved);
@@ -799,7 +870,15 @@ impl<C: ClientIo> Conn<C> {
                         return false;
                     }
                 };
-                let Ok(moved) = moved else { return false };
+                let moved = match moved {
+                    Ok(m) => m,
+                    Err((crate::splice::Side::Dst, e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        // The client stopped reading, as in `flush_out`.
+                        Counters::inc(&self.dp.counters.idle_closed);
+                        return false;
+                    }
+                    Err(_) => return false,
+                };
                 self.meter.bytes_out(moved as usize);
                 record!(self, r => r.bytes_out += moved);
                 *rem -= moved;

@@ -39,7 +39,7 @@ use super::head::{self, Framing};
 use super::path;
 use super::route::host_key;
 use super::timer::Timer;
-use super::upstream::{Attempts, Found};
+use super::upstream::{Attempts, Found, early_response};
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
 use crate::meter::Meter;
@@ -312,6 +312,7 @@ async fn handle(dp: &DataPlane, key: ListenerKey, peer: SocketAddr, req: Request
 type Failure = (StatusCode, &'static str);
 const BAD_REQUEST: Failure = (StatusCode::BAD_REQUEST, "bad request\n");
 const BAD_GATEWAY: Failure = (StatusCode::BAD_GATEWAY, "bad gateway\n");
+const GATEWAY_TIMEOUT: Failure = (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n");
 
 fn is_hop(name: &str) -> bool {
     matches!(
@@ -441,15 +442,35 @@ async fn forward(
         };
         let Some(backend) = cfg.backends.get(i) else { break };
         let active = ActiveGuard::new(backend);
-        if super::buf::send_all(&up, &out).await.is_err() {
-            attempts.write_failed(i, reused);
-            continue;
-        }
-        if let Some(b) = body.take() {
-            send_body(&mut up, b, chunked, cfg.idle_timeout).await?;
+        // A backend that takes no byte of the request for the idle timeout
+        // is given up on (504), as over HTTP/1.
+        let mut timer = Timer::default();
+        match timer.after(cfg.idle_timeout, send_all(&up, &out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                attempts.write_failed(i, reused);
+                continue;
+            }
+            // Part of the head may be with the backend: no retry.
+            Err(_) => return Err(GATEWAY_TIMEOUT),
         }
         let mut up_buf = Buf::default();
-        let res = match read_head(dp, &mut up, &mut up_buf, is_head).await {
+        // Set when the backend answered before taking the whole body: its
+        // connection is mid-request, never pooled.
+        let mut early = false;
+        if let Some(b) = body.take()
+            && let Err(f) = send_body(&mut up, b, chunked, cfg.idle_timeout, &mut timer).await
+        {
+            // The backend stopped taking the body (a failed or stalled
+            // write): an answer it already sent (413…) is relayed, as over
+            // HTTP/1; h2 then resets the rest of the request (NO_ERROR).
+            let backend_side = f == BAD_GATEWAY || f == GATEWAY_TIMEOUT;
+            if !backend_side || early_response(&up, &mut up_buf, is_head).is_none() {
+                return Err(f);
+            }
+            early = true;
+        }
+        let mut res = match read_head(dp, &mut up, &mut up_buf, is_head).await {
             Ok(r) => r,
             Err(_) if reused && retry_safe && up_buf.is_empty() => {
                 attempts.retry_same(i);
@@ -485,6 +506,7 @@ async fn forward(
         {
             headers.append(http::header::SET_COOKIE, v);
         }
+        res.keep_alive &= !early;
         let mut resp = Response::new(());
         *resp.status_mut() = StatusCode::from_u16(res.status).map_err(|_| BAD_GATEWAY)?;
         *resp.headers_mut() = headers;
@@ -524,7 +546,14 @@ async fn send_body(
     mut body: RecvStream,
     chunked: bool,
     idle: std::time::Duration,
+    timer: &mut Timer,
 ) -> Result<(), Failure> {
+    // Each write bounded by the idle timeout: a backend that stops taking
+    // the body must not hold the stream (and the client's window) forever.
+    let mut send = async |bytes: &[u8]| match timer.after(idle, send_all(up, bytes)).await {
+        Ok(r) => r.map_err(|_| BAD_GATEWAY),
+        Err(_) => Err(GATEWAY_TIMEOUT),
+    };
     loop {
         let data = match timeout(idle, std::future::poll_fn(|cx| body.poll_data(cx))).await {
             Err(_) => return Err((StatusCode::REQUEST_TIMEOUT, "request body timeout\n")),
@@ -543,16 +572,16 @@ async fn send_body(
             all.extend_from_slice(size);
             all.extend_from_slice(&data);
             all.extend_from_slice(b"\r\n");
-            send_all(up, &all).await
+            send(&all).await
         } else {
-            send_all(up, &data).await
+            send(&data).await
         };
-        r.map_err(|_| BAD_GATEWAY)?;
+        r?;
         // Forwarded: the client may send as much again.
         let _ = body.flow_control().release_capacity(n);
     }
     if chunked {
-        send_all(up, b"0\r\n\r\n").await.map_err(|_| BAD_GATEWAY)?;
+        send(b"0\r\n\r\n").await?;
     }
     Ok(())
 }
@@ -598,7 +627,7 @@ async fn read_head(
             }
         }
         match timeout_at(deadline, buf.fill(up)).await {
-            Err(_) => return Err((StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n")),
+            Err(_) => return Err(GATEWAY_TIMEOUT),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(BAD_GATEWAY),
             Ok(Ok(_)) => {}
         }

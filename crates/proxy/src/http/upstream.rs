@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use tokio::net::TcpStream;
 
+use super::buf::Buf;
+use super::head;
 use super::route::Group;
 use crate::counters::Counters;
 use crate::dataplane::DataPlane;
@@ -92,5 +94,24 @@ impl Attempts {
     /// again on another connection.
     pub fn retry_same(&mut self, i: usize) {
         self.next = Some(i);
+    }
+}
+
+/// A final response head the backend has already sent, read without
+/// waiting, for a backend that stopped taking the request body: it may
+/// have answered early (413, 401…) before closing or while no longer
+/// reading, and that answer is the one the client should get. Interim
+/// responses before it are dropped; the head stays in `buf`.
+pub(crate) fn early_response(up: &TcpStream, buf: &mut Buf, is_head: bool) -> Option<head::Response> {
+    loop {
+        match head::response(buf.bytes(), is_head) {
+            Ok(Some(r)) if (100..200).contains(&r.status) && r.status != 101 => buf.consume(r.len),
+            Ok(Some(r)) if r.status >= 200 => return Some(r),
+            Ok(None) => match buf.recv_now(up) {
+                Ok(1..) => {}
+                _ => return None,
+            },
+            _ => return None,
+        }
     }
 }

@@ -611,6 +611,49 @@ pub async fn send_and_read_to_close(target: SocketAddr, bytes: Vec<u8>, within: 
 
 /// An http VServer on its own internal LB `127.70.<net>.1`; its backends
 /// live on `127.71.<net>.x`.
+/// A backend that accepts connections and never reads from them (its
+/// socket buffers fill, then the proxy's writes to it stall).
+pub async fn deaf_backend(ip: &str) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+/// A backend that answers `413` as soon as it has a request head, without
+/// reading the body, then closes (`close`) or keeps the connection open
+/// and reads nothing more.
+pub async fn early_413_backend(ip: &str, close: bool) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let answer =
+                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntoo large\n";
+                if s.write_all(answer).await.is_err() || close {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    addr
+}
+
 pub struct Site {
     pub lb: String,
     pub vs: String,

@@ -633,6 +633,93 @@ async fn a_silent_backend_gives_504_after_the_response_header_timeout() {
     );
 }
 
+/// Sends `head` and then `body_len` bytes of body as a simple client does
+/// (the whole body before reading anything), then reads to the end;
+/// returns what it read and how long it all took. Panics if a write
+/// fails: a client still sending must not be reset before it can read
+/// Weir's answer.
+async fn upload_then_read(target: SocketAddr, head: &str, body_len: usize) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut c = tokio::net::TcpStream::connect(target).await.expect("connect");
+    c.write_all(head.as_bytes()).await.expect("send the head");
+    let chunk = vec![b'u'; 64 * 1024];
+    let sending = async {
+        for _ in 0..body_len / chunk.len() {
+            c.write_all(&chunk).await?;
+        }
+        std::io::Result::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(20), sending)
+        .await
+        .expect("the body went out within 20 s")
+        .expect("the client could send its whole body: not reset before reading the answer");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut got))
+        .await
+        .expect("the answer and the close came within 20 s")
+        .expect("read the answer");
+    (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+}
+
+/// Weir's own closing answer to a request whose body it does not read
+/// (no backend: 503) reaches a client that sends its whole body before
+/// reading: Weir lingers, reading and dropping the body, instead of
+/// resetting the connection under the client's writes.
+#[tokio::test]
+async fn an_early_answer_reaches_a_client_still_sending_its_body() {
+    let s = Server::start().await;
+    let site = http_site(&s, 30, json!({})).await;
+    let len = 32 << 20;
+    let head = format!("POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: {len}\r\n\r\n");
+    let (got, _) = upload_then_read(site.addr, &head, len).await;
+    assert!(got.starts_with("HTTP/1.1 503 "), "{got:?}");
+    assert!(got.contains("Connection: close\r\n"), "{got:?}");
+    assert!(got.ends_with("no backend available\n"), "{got:?}");
+    // The VServer goes on serving.
+    let (_b, _) = site.backend(&s, "a", Reply::Ok).await;
+    assert_eq!(fetch(site.addr, &get("/", "app.test")).await.status(), 200);
+}
+
+/// A backend that stops taking the request body is given up on at the
+/// idle timeout (504), and the answer reaches the client still sending.
+#[tokio::test]
+async fn a_backend_that_stops_taking_the_body_gives_504_at_the_idle_timeout() {
+    let s = Server::start().await;
+    let site = http_site(&s, 31, json!({"idle_timeout_s": 2})).await;
+    let b = crate::http_kit::deaf_backend("127.71.31.50").await;
+    crate::backends::add_backend(&s, &site.lb, &site.vs, b, 1).await;
+    let len = 64 << 20;
+    let head = format!("POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: {len}\r\n\r\n");
+    let (got, took) = upload_then_read(site.addr, &head, len).await;
+    assert!(got.starts_with("HTTP/1.1 504 "), "{got:?}");
+    assert!(got.ends_with("gateway timeout\n"), "{got:?}");
+    assert!(
+        (Duration::from_millis(1800)..=Duration::from_secs(12)).contains(&took),
+        "504 after {took:?} (idle_timeout_s 2)"
+    );
+}
+
+/// A backend's early answer to an upload (413 before reading the body)
+/// reaches the client, rather than a 502 for the body it would not take:
+/// whether the backend then closes (the body write fails) or just stops
+/// reading (the write stalls for the idle timeout).
+#[tokio::test]
+async fn a_backends_early_answer_to_an_upload_reaches_the_client() {
+    let s = Server::start().await;
+    for (i, close) in [(0u8, true), (1, false)] {
+        let site = http_site(&s, 32 + i, json!({"idle_timeout_s": 2})).await;
+        let b = crate::http_kit::early_413_backend(&format!("127.71.{}.50", 32 + i), close).await;
+        crate::backends::add_backend(&s, &site.lb, &site.vs, b, 1).await;
+        let len = 32 << 20;
+        let head = format!("POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: {len}\r\n\r\n");
+        let (got, _) = upload_then_read(site.addr, &head, len).await;
+        assert!(got.starts_with("HTTP/1.1 413 "), "backend closes: {close}: {got:?}");
+        assert!(got.contains("Connection: close\r\n"), "{got:?}");
+        assert!(got.ends_with("\r\n\r\ntoo large\n"), "{got:?}");
+    }
+}
+
 // ---- client timeouts ----------------------------------------------------------
 
 #[tokio::test]

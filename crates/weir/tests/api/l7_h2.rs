@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::backends::{add_backend, lb_with_vserver};
+use crate::http_kit::{deaf_backend, early_413_backend};
 use crate::kit::{ADMIN, Server};
 
 /// An HTTP/1.1 keep-alive backend answering every request with
@@ -538,4 +539,76 @@ async fn a_request_crossing_the_idle_goaway_is_served() {
     .expect("an answer on stream 1");
     assert_eq!(answer, HEADERS, "the crossing request was reset instead of answered");
     assert_eq!(hits.load(Ordering::SeqCst), 1, "the backend got the request");
+}
+
+/// Sends up to 256 MiB of request body as fast as the stream's window
+/// allows, until the stream ends or is reset.
+fn upload(mut body: h2::SendStream<Bytes>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        for _ in 0..4096 {
+            body.reserve_capacity(chunk.len());
+            match std::future::poll_fn(|cx| body.poll_capacity(cx)).await {
+                Some(Ok(n)) if n > 0 => {
+                    if body.send_data(chunk.slice(..n.min(chunk.len())), false).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    })
+}
+
+/// A backend that stops taking a request body is given up on after the
+/// idle timeout: the stream is answered 504 instead of holding the stream
+/// (and the client's flow-control window) forever.
+#[tokio::test]
+async fn a_backend_that_stops_taking_the_body_gives_504_at_the_idle_timeout() {
+    let s = Server::start().await;
+    let b = deaf_backend("127.65.7.10").await;
+    let target = h2_site(&s, 7, Some(2), b).await;
+    let mut client = h2_client(target).await;
+    let req = http::Request::post(format!("http://{target}/upload"))
+        .body(())
+        .expect("request");
+    let started = std::time::Instant::now();
+    let (resp, body) = client.send_request(req, false).expect("send");
+    // Once the backend's and Weir's socket buffers are full, Weir stops
+    // opening the window and the upload waits.
+    let sender = upload(body);
+    let resp = tokio::time::timeout(Duration::from_secs(15), resp)
+        .await
+        .expect("answered, not stalled behind a backend that stopped reading")
+        .expect("a response, not a reset");
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 504);
+    assert_eq!(body_text(resp).await, "gateway timeout\n");
+    assert!(
+        (Duration::from_millis(1800)..=Duration::from_secs(8)).contains(&took),
+        "504 after {took:?} (idle_timeout_s 2)"
+    );
+    sender.abort();
+}
+
+/// A backend's early answer to an upload (413 before reading the body,
+/// then closing) reaches the h2 client instead of a 502.
+#[tokio::test]
+async fn a_backends_early_answer_to_an_upload_reaches_the_h2_client() {
+    let s = Server::start().await;
+    let b = early_413_backend("127.65.8.10", true).await;
+    let target = h2_site(&s, 8, Some(2), b).await;
+    let mut client = h2_client(target).await;
+    let req = http::Request::post(format!("http://{target}/upload"))
+        .body(())
+        .expect("request");
+    let (resp, body) = client.send_request(req, false).expect("send");
+    let sender = upload(body);
+    let resp = tokio::time::timeout(Duration::from_secs(15), resp)
+        .await
+        .expect("answered in time")
+        .expect("a response, not a reset");
+    assert_eq!(resp.status(), 413);
+    assert_eq!(body_text(resp).await, "too large\n");
+    sender.abort();
 }
