@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -93,6 +93,9 @@ pub struct DataPlane {
     running: Mutex<HashMap<ListenerKey, Running>>,
     states: RwLock<HashMap<String, ListenerState>>,
     applied: watch::Sender<u64>,
+    /// Set by [`DataPlane::shutdown`]: no listener is bound again, and HTTP/1
+    /// connections close after their current response.
+    stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -114,6 +117,7 @@ impl DataPlane {
             running: Mutex::new(HashMap::new()),
             states: RwLock::new(HashMap::new()),
             applied,
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -183,6 +187,9 @@ impl DataPlane {
     /// Makes the bound listeners match the current snapshot: keeps
     /// unchanged ones, stops removed ones, (re)tries binding the others.
     pub async fn reconcile(self: &Arc<Self>) {
+        if self.stopping() {
+            return;
+        }
         let snapshot = self.current.load_full();
         // Per listener: its VServer, and whether its protocol speaks first
         // from the client (HTTP, HTTPS), so accepts can wait for data.
@@ -260,6 +267,13 @@ impl DataPlane {
             }
         }
         if let Ok(mut running) = self.running.lock() {
+            // A shutdown that came while these were being bound.
+            if self.stopping() {
+                for (_, r) in bound {
+                    r.stop.cancel();
+                }
+                return;
+            }
             running.extend(bound);
             if let Ok(mut states) = self.states.write() {
                 states.clear();
@@ -287,13 +301,39 @@ impl DataPlane {
         });
     }
 
-    /// Stops every listener (connections run on until they end).
+    /// Stops every listener for good (a later [`DataPlane::reconcile`]
+    /// binds nothing); established connections run on until they end, and
+    /// HTTP/1 connections close after their current response. UDP flows end
+    /// with their listener.
     pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
         if let Ok(mut running) = self.running.lock() {
             for (_, r) in running.drain() {
                 r.stop.cancel();
             }
         }
+    }
+}
+
+impl DataPlane {
+    /// Whether [`DataPlane::shutdown`] was called.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Work in progress with backends: TCP connections, HTTP requests
+    /// (not idle keep-alive connections) and UDP flows of the current
+    /// snapshot's backends. A graceful stop waits for this to reach 0.
+    pub fn busy(&self) -> u64 {
+        let snapshot = self.current.load();
+        let mut seen = std::collections::HashSet::new();
+        snapshot
+            .listeners
+            .values()
+            .flat_map(|l| l.backends.iter())
+            .filter(|b| seen.insert(Arc::as_ptr(b)))
+            .map(|b| b.active.load(Ordering::Relaxed))
+            .sum()
     }
 }
 

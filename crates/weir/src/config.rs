@@ -66,6 +66,9 @@ pub struct DataPlaneSection {
     pub upstream_keepalive_ms: u64,
     /// HTTP: one structured log line per request (target `weir::access`).
     pub access_log: bool,
+    /// On SIGTERM or Ctrl-C: how long established connections and requests
+    /// in flight may run on after the listeners close, in seconds.
+    pub shutdown_grace_s: u64,
 }
 
 impl Default for DataPlaneSection {
@@ -79,6 +82,7 @@ impl Default for DataPlaneSection {
             response_header_timeout_ms: d.response_header_timeout.as_millis() as u64,
             upstream_keepalive_ms: d.upstream_keepalive.as_millis() as u64,
             access_log: d.access_log,
+            shutdown_grace_s: 30,
         }
     }
 }

@@ -59,11 +59,57 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Tests and scripts read this line to find an ephemeral port.
     println!("weir: API listening on http://{addr}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "weir serving");
+    // On SIGTERM or Ctrl-C the API and every listener stop taking new
+    // connections at once; what is established runs on (see `wait_idle`).
+    let stop_dp = dp.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            stop_dp.shutdown();
+        })
         .await?;
+    let grace = Duration::from_secs(cfg.dataplane.shutdown_grace_s);
+    tokio::select! {
+        () = wait_idle(&dp, grace) => {}
+        () = shutdown() => tracing::warn!("second signal: stopping now"),
+    }
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+/// Waits, up to `grace`, until no connection or request is in progress
+/// with a backend (seen twice in a row, 100 ms apart, so one that was just
+/// starting is not cut).
+async fn wait_idle(dp: &DataPlane, grace: Duration) {
+    let start = tokio::time::Instant::now();
+    let mut idle_seen = false;
+    loop {
+        let busy = dp.busy();
+        if busy == 0 && idle_seen {
+            tracing::info!(
+                waited_ms = start.elapsed().as_millis() as u64,
+                "stopped: no connection left"
+            );
+            return;
+        }
+        idle_seen = busy == 0;
+        if start.elapsed() >= grace {
+            tracing::warn!(
+                connections = busy,
+                grace_s = grace.as_secs(),
+                "stopped: grace period over, closing what is left"
+            );
+            return;
+        }
+        if busy > 0 && start.elapsed() < Duration::from_millis(150) {
+            tracing::info!(
+                connections = busy,
+                grace_s = grace.as_secs(),
+                "waiting for established connections"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The key of the persistence cookies' MAC: 32 random bytes created once in

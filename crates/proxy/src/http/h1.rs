@@ -241,6 +241,9 @@ impl<C: ClientIo> Conn<C> {
                     if let Some(fd) = self.client.fd() {
                         self.meter.segments_if_due(fd);
                     }
+                    if self.dp.stopping() {
+                        return self.closed();
+                    }
                 }
                 Next::Close | Next::Linger => return self.closed(),
                 // The connection leaves HTTP/1: boxed, so its state does not
@@ -798,7 +801,8 @@ impl<C: ClientIo> Conn<C> {
         }
         // HTTP/1.0 clients cannot read chunked bodies: they get the data.
         let dechunk = plan.http10 && res.framing == Framing::Chunked;
-        let keep = plan.keep_alive && res.framing != Framing::Close && !dechunk;
+        // A stopping Weir says so and closes after this response.
+        let keep = plan.keep_alive && res.framing != Framing::Close && !dechunk && !self.dp.stopping();
         self.out.clear();
         write_response_head(&mut self.out, self.up_buf.bytes(), &res, cookie, dechunk);
         if !keep {

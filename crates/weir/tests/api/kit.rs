@@ -179,6 +179,25 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM (a graceful stop) through `kill(1)`.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("weir is running");
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -TERM {pid}");
+    }
+
+    /// The exit status, if the process ends within `within`.
+    pub async fn exited_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .ok()
+            .map(|r| r.expect("wait"))
+    }
+
     /// SIGKILL: no graceful shutdown, nothing flushed on the way out.
     pub async fn kill(mut self) -> Option<tempfile::TempDir> {
         self.child.start_kill().expect("kill");

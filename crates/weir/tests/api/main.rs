@@ -34,5 +34,6 @@ mod l7_strict;
 mod l7_tls;
 mod metrics;
 mod resources;
+mod shutdown;
 mod tenancy;
 mod validation;
