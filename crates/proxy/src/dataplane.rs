@@ -96,6 +96,9 @@ pub struct DataPlane {
     /// Set by [`DataPlane::shutdown`]: no listener is bound again, and HTTP/1
     /// connections close after their current response.
     stopping: AtomicBool,
+    /// Cancelled by [`DataPlane::shutdown`], for connections that must act
+    /// on it while waiting (HTTP/2 sends GOAWAY).
+    stop: CancellationToken,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -118,6 +121,7 @@ impl DataPlane {
             states: RwLock::new(HashMap::new()),
             applied,
             stopping: AtomicBool::new(false),
+            stop: CancellationToken::new(),
         })
     }
 
@@ -307,6 +311,7 @@ impl DataPlane {
     /// with their listener.
     pub fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.stop.cancel();
         if let Ok(mut running) = self.running.lock() {
             for (_, r) in running.drain() {
                 r.stop.cancel();
@@ -319,6 +324,11 @@ impl DataPlane {
     /// Whether [`DataPlane::shutdown`] was called.
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Cancelled when [`DataPlane::shutdown`] is called.
+    pub(crate) fn stop_token(&self) -> &CancellationToken {
+        &self.stop
     }
 
     /// Work in progress with backends: TCP connections, HTTP requests

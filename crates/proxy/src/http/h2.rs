@@ -99,16 +99,24 @@ pub(crate) async fn serve<C: ClientIo>(
         };
         Box::pin(stream(dp.clone(), key, peer, req, respond, guard))
     };
-    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), &mut start).await;
+    let stop = Some(dp.stop_token());
+    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), stop, &mut start).await;
     match r {
         // No request for the idle timeout: GOAWAY. Requests that crossed it
         // (sent before the client saw it, which the protocol says are
         // still served) are served; the streams in flight get up to the
         // idle timeout to finish.
-        Ok(Ended::Idle) => {
-            Counters::inc(&dp.counters.idle_closed);
+        // Weir is stopping: the same graceful GOAWAY, not counted as idle.
+        Ok(end @ (Ended::Idle | Ended::Stopping)) => {
+            if end == Ended::Idle {
+                Counters::inc(&dp.counters.idle_closed);
+            }
             conn.graceful_shutdown();
-            let _ = timeout(idle, drive(&mut conn, &mut running, Some(&resets), None, &mut start)).await;
+            let _ = timeout(
+                idle,
+                drive(&mut conn, &mut running, Some(&resets), None, None, &mut start),
+            )
+            .await;
         }
         // Weir's rapid-reset guard: GOAWAY, nothing new is served, and the
         // streams in flight get up to the idle timeout to finish.
@@ -117,7 +125,7 @@ pub(crate) async fn serve<C: ClientIo>(
             conn.graceful_shutdown();
             let _ = timeout(
                 idle,
-                drive(&mut conn, &mut running, None, None, |_, _| -> Stream {
+                drive(&mut conn, &mut running, None, None, None, |_, _| -> Stream {
                     Box::pin(async {})
                 }),
             )
@@ -143,12 +151,15 @@ enum Ended {
     Abusive,
     /// No request was in flight for the idle timeout.
     Idle,
+    /// Weir is stopping (`stop` was cancelled).
+    Stopping,
 }
 
 /// Polls the connection and its streams until the connection ends, the
 /// client has cancelled too many requests (only while `resets` is given),
 /// or no request has been in flight for `idle` (if given; pings and
-/// window updates do not count as activity). Streams are polled first, so
+/// window updates do not count as activity), or `stop` is cancelled (if
+/// given). Streams are polled first, so
 /// what they finish goes out with the connection's next write.
 ///
 /// The idle timer is one [`Timer`], re-armed only when it fires before the
@@ -159,11 +170,13 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
     running: &mut FuturesUnordered<Stream>,
     resets: Option<&AtomicUsize>,
     idle: Option<std::time::Duration>,
+    stop: Option<&tokio_util::sync::CancellationToken>,
     mut start: impl FnMut(Request<RecvStream>, SendResponse<Bytes>) -> Stream,
 ) -> Result<Ended, h2::Error> {
     // When the connection last became idle (no stream in flight).
     let mut idle_since = Some(Instant::now());
     let mut timer = Timer::default();
+    let mut stopped = pin!(stop.map(|t| t.cancelled()));
     std::future::poll_fn(|cx| {
         loop {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
@@ -179,6 +192,9 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
                 Poll::Ready(None) => return Poll::Ready(Ok(Ended::Closed)),
                 Poll::Pending => {}
+            }
+            if stopped.as_mut().as_pin_mut().is_some_and(|f| f.poll(cx).is_ready()) {
+                return Poll::Ready(Ok(Ended::Stopping));
             }
             let Some(idle) = idle else { return Poll::Pending };
             if !running.is_empty() {

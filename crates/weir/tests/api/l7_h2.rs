@@ -471,7 +471,7 @@ async fn idle_h2_connections_are_closed_and_busy_ones_are_not() {
 }
 
 /// Reads one HTTP/2 frame: (type, flags, stream id, payload).
-async fn read_frame(s: &mut TcpStream) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
+pub async fn read_frame(s: &mut TcpStream) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
     let mut head = [0u8; 9];
     s.read_exact(&mut head).await?;
     let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;

@@ -172,3 +172,61 @@ async fn a_request_in_flight_is_answered_with_connection_close() {
         .expect("weir exits once the request is answered");
     assert!(status.success(), "{status:?}");
 }
+
+/// An HTTP/2 connection with a request in flight gets GOAWAY when the stop
+/// begins, the request is still answered, and then the process exits.
+/// Raw frames, to see the GOAWAY and when it comes.
+#[tokio::test]
+async fn h2_connections_get_goaway_and_their_requests_are_answered() {
+    const GOAWAY: u8 = 7;
+    const HEADERS: u8 = 1;
+    const SETTINGS: u8 = 4;
+    let mut s = Server::start().await;
+    let (lb, ip, vs) = lb_with_vserver(
+        &s,
+        "127.150.4.0/24",
+        json!({"protocol": "http", "port": 8080, "health_check": {"interval_s": 300}}),
+    )
+    .await;
+    let b = slow_http_backend("127.151.4.10").await;
+    add_backend(&s, &lb, &vs, b, 1).await;
+    let mut c = TcpStream::connect(SocketAddr::new(ip, 8080)).await.expect("connect");
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("preface");
+    c.write_all(&[0, 0, 0, SETTINGS, 0, 0, 0, 0, 0])
+        .await
+        .expect("settings");
+    // GET / on stream 1: :method GET, :scheme http, :path / (static
+    // indexes 2, 6, 4) and :authority "a.test" (literal, name index 1).
+    let block = [0x82, 0x86, 0x84, 0x01, 0x06, b'a', b'.', b't', b'e', b's', b't'];
+    let mut frame = vec![0, 0, block.len() as u8, HEADERS, 0x5, 0, 0, 0, 1];
+    frame.extend_from_slice(&block);
+    c.write_all(&frame).await.expect("request");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.terminate();
+    // The backend answers 1 s after the request: the GOAWAY comes first.
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (kind, flags, stream, _) = crate::l7_h2::read_frame(&mut c).await.expect("frame");
+            if kind == SETTINGS && flags & 1 == 0 {
+                c.write_all(&[0, 0, 0, SETTINGS, 1, 0, 0, 0, 0])
+                    .await
+                    .expect("settings ack");
+            }
+            if kind == GOAWAY || (kind == HEADERS && stream == 1) {
+                seen.push(kind);
+            }
+            if kind == HEADERS && stream == 1 {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the request is answered");
+    assert_eq!(seen, vec![GOAWAY, HEADERS], "GOAWAY at the stop, then the answer");
+    let status = s
+        .exited_within(Duration::from_secs(5))
+        .await
+        .expect("weir exits once the request is answered");
+    assert!(status.success(), "{status:?}");
+}
