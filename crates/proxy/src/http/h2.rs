@@ -99,8 +99,15 @@ pub(crate) async fn serve<C: ClientIo>(
         };
         Box::pin(stream(dp.clone(), key, peer, req, respond, guard))
     };
-    let stop = Some(dp.stop_token());
-    let r = drive(&mut conn, &mut running, Some(&resets), Some(idle), stop, &mut start).await;
+    let r = drive(
+        &mut conn,
+        &mut running,
+        Some(&resets),
+        Some(idle),
+        Some(&dp),
+        &mut start,
+    )
+    .await;
     match r {
         // No request for the idle timeout: GOAWAY. Requests that crossed it
         // (sent before the client saw it, which the protocol says are
@@ -158,8 +165,8 @@ enum Ended {
 /// Polls the connection and its streams until the connection ends, the
 /// client has cancelled too many requests (only while `resets` is given),
 /// or no request has been in flight for `idle` (if given; pings and
-/// window updates do not count as activity), or `stop` is cancelled (if
-/// given). Streams are polled first, so
+/// window updates do not count as activity), or the data plane given as
+/// `stop` is stopping. Streams are polled first, so
 /// what they finish goes out with the connection's next write.
 ///
 /// The idle timer is one [`Timer`], re-armed only when it fires before the
@@ -170,13 +177,17 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
     running: &mut FuturesUnordered<Stream>,
     resets: Option<&AtomicUsize>,
     idle: Option<std::time::Duration>,
-    stop: Option<&tokio_util::sync::CancellationToken>,
+    stop: Option<&DataPlane>,
     mut start: impl FnMut(Request<RecvStream>, SendResponse<Bytes>) -> Stream,
 ) -> Result<Ended, h2::Error> {
     // When the connection last became idle (no stream in flight).
     let mut idle_since = Some(Instant::now());
     let mut timer = Timer::default();
-    let mut stopped = pin!(stop.map(|t| t.cancelled()));
+    // The stop token's future is polled once, so the stop wakes this task;
+    // after that the data plane's flag is read instead (polling the token
+    // takes a lock every connection shares).
+    let mut stopped = pin!(stop.map(|dp| dp.stop_token().cancelled()));
+    let mut registered = false;
     std::future::poll_fn(|cx| {
         loop {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
@@ -193,8 +204,16 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
                 Poll::Ready(None) => return Poll::Ready(Ok(Ended::Closed)),
                 Poll::Pending => {}
             }
-            if stopped.as_mut().as_pin_mut().is_some_and(|f| f.poll(cx).is_ready()) {
-                return Poll::Ready(Ok(Ended::Stopping));
+            if let Some(dp) = stop {
+                let now = if registered {
+                    dp.stopping()
+                } else {
+                    registered = true;
+                    stopped.as_mut().as_pin_mut().is_some_and(|f| f.poll(cx).is_ready())
+                };
+                if now {
+                    return Poll::Ready(Ok(Ended::Stopping));
+                }
             }
             let Some(idle) = idle else { return Poll::Pending };
             if !running.is_empty() {
