@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -93,12 +93,10 @@ pub struct DataPlane {
     running: Mutex<HashMap<ListenerKey, Running>>,
     states: RwLock<HashMap<String, ListenerState>>,
     applied: watch::Sender<u64>,
-    /// Set by [`DataPlane::shutdown`]: no listener is bound again, and HTTP/1
-    /// connections close after their current response.
-    stopping: AtomicBool,
-    /// Cancelled by [`DataPlane::shutdown`], for connections that must act
-    /// on it while waiting (HTTP/2 sends GOAWAY).
-    stop: CancellationToken,
+    /// Raised by [`DataPlane::shutdown`]: no listener is bound again,
+    /// HTTP/1 connections close after their current response, HTTP/2 ones
+    /// get GOAWAY.
+    pub(crate) stop: crate::signal::Signal,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -120,8 +118,7 @@ impl DataPlane {
             running: Mutex::new(HashMap::new()),
             states: RwLock::new(HashMap::new()),
             applied,
-            stopping: AtomicBool::new(false),
-            stop: CancellationToken::new(),
+            stop: crate::signal::Signal::default(),
         })
     }
 
@@ -299,7 +296,7 @@ impl DataPlane {
         tokio::spawn(async move {
             tokio::time::sleep(period).await;
             for b in removed {
-                b.drained.cancel();
+                b.drained.raise();
                 b.pool.clear();
             }
         });
@@ -310,8 +307,7 @@ impl DataPlane {
     /// HTTP/1 connections close after their current response. UDP flows end
     /// with their listener.
     pub fn shutdown(&self) {
-        self.stopping.store(true, Ordering::Release);
-        self.stop.cancel();
+        self.stop.raise();
         if let Ok(mut running) = self.running.lock() {
             for (_, r) in running.drain() {
                 r.stop.cancel();
@@ -323,12 +319,7 @@ impl DataPlane {
 impl DataPlane {
     /// Whether [`DataPlane::shutdown`] was called.
     pub(crate) fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
-    }
-
-    /// Cancelled when [`DataPlane::shutdown`] is called.
-    pub(crate) fn stop_token(&self) -> &CancellationToken {
-        &self.stop
+        self.stop.is_raised()
     }
 
     /// Work in progress with backends: TCP connections, HTTP requests

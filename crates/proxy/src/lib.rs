@@ -10,6 +10,7 @@ mod meter;
 pub mod proxy_protocol;
 mod relay;
 pub mod sched;
+pub mod signal;
 pub mod snapshot;
 mod splice;
 mod tcp;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use weir_model::backend::Backend;
 use weir_model::certificate::Certificate;
 use weir_model::lb::{LoadBalancer, NetworkType};
@@ -93,7 +92,7 @@ pub struct BackendState {
     pub active: AtomicU64,
     /// Cancelled when the backend has been deleted and its drain period is
     /// over: its remaining connections are closed.
-    pub drained: CancellationToken,
+    pub drained: crate::signal::Signal,
     /// Its health, shared with the checker (one atomic load per pick).
     pub health: Arc<weir_health::Cell>,
     /// Idle HTTP/1.1 connections to it, for reuse.
@@ -107,7 +106,7 @@ impl BackendState {
             id: id.to_string(),
             addr,
             active: AtomicU64::new(0),
-            drained: CancellationToken::new(),
+            drained: crate::signal::Signal::default(),
             health,
             pool: Pool::default(),
             stats: BackendStats::default(),

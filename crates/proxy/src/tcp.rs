@@ -16,7 +16,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 use weir_model::vserver::ProxyProtocol;
 
 use crate::counters::Counters;
@@ -459,7 +459,7 @@ async fn supervise(
     if clock.next() < timer.deadline() {
         timer.as_mut().reset(clock.next());
     }
-    let mut drain: Option<Pin<Box<WaitForCancellationFutureOwned>>> = None;
+    let mut drain: Option<Pin<Box<crate::signal::Wait<'_>>>> = None;
     let end = std::future::poll_fn(|cx| {
         let (progress, moved) = pump(cx);
         if progress.is_ready() {
@@ -486,7 +486,7 @@ async fn supervise(
             }
             if clock.watch_at.is_some_and(|at| now >= at) {
                 clock.watch_at = None;
-                let mut w = Box::pin(backend.drained.clone().cancelled_owned());
+                let mut w = Box::pin(backend.drained.wait());
                 if w.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(End::Drained);
                 }

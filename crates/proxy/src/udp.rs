@@ -63,7 +63,7 @@ async fn run(dp: Arc<DataPlane>, key: ListenerKey, sock: Arc<UdpSocket>, stop: C
                 let now = ms(base);
                 flows.retain(|_, f| {
                     let alive = now.saturating_sub(f.last_ms.load(Ordering::Relaxed)) < f.idle.as_millis() as u64
-                        && !f.guard.backend().drained.is_cancelled();
+                        && !f.guard.backend().drained.is_raised();
                     if !alive {
                         f.stop.cancel();
                         Counters::inc(&dp.counters.udp_flows_expired);

@@ -837,7 +837,7 @@ impl<C: ClientIo> Conn<C> {
         body: &mut Body,
         dechunk: bool,
         idle: Duration,
-        drained: &tokio_util::sync::CancellationToken,
+        drained: &crate::signal::Signal,
     ) -> bool {
         if !self.take_body(body, dechunk) || !self.flush_out(idle).await {
             return false;
@@ -857,8 +857,11 @@ impl<C: ClientIo> Conn<C> {
         body: &mut Body,
         dechunk: bool,
         idle: Duration,
-        drained: &tokio_util::sync::CancellationToken,
+        drained: &crate::signal::Signal,
     ) -> bool {
+        // Watched across the whole body: registered once, then one atomic
+        // load per wake-up (the signal is shared by the backend's connections).
+        let mut drain = std::pin::pin!(drained.wait());
         loop {
             // A long body of known length moves socket to socket (splice).
             if let Body::Length(rem) = body
@@ -869,7 +872,7 @@ impl<C: ClientIo> Conn<C> {
             {
                 let moved = tokio::select! {
                     r = crate::splice::exact(up, tcp, *rem, idle) => r,
-                    _ = drained.cancelled() => {
+                    () = drain.as_mut() => {
                         Counters::inc(&self.dp.counters.drained_closed);
                         return false;
                     }
@@ -890,7 +893,7 @@ impl<C: ClientIo> Conn<C> {
             }
             let read = tokio::select! {
                 r = self.timer.after(idle, self.up_buf.fill(up)) => r,
-                _ = drained.cancelled() => {
+                () = drain.as_mut() => {
                     Counters::inc(&self.dp.counters.drained_closed);
                     return false;
                 }

@@ -183,11 +183,7 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
     // When the connection last became idle (no stream in flight).
     let mut idle_since = Some(Instant::now());
     let mut timer = Timer::default();
-    // The stop token's future is polled once, so the stop wakes this task;
-    // after that the data plane's flag is read instead (polling the token
-    // takes a lock every connection shares).
-    let mut stopped = pin!(stop.map(|dp| dp.stop_token().cancelled()));
-    let mut registered = false;
+    let mut stopped = pin!(stop.map(|dp| dp.stop.wait()));
     std::future::poll_fn(|cx| {
         loop {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
@@ -204,16 +200,8 @@ async fn drive<T: AsyncRead + AsyncWrite + Unpin>(
                 Poll::Ready(None) => return Poll::Ready(Ok(Ended::Closed)),
                 Poll::Pending => {}
             }
-            if let Some(dp) = stop {
-                let now = if registered {
-                    dp.stopping()
-                } else {
-                    registered = true;
-                    stopped.as_mut().as_pin_mut().is_some_and(|f| f.poll(cx).is_ready())
-                };
-                if now {
-                    return Poll::Ready(Ok(Ended::Stopping));
-                }
+            if stopped.as_mut().as_pin_mut().is_some_and(|f| f.poll(cx).is_ready()) {
+                return Poll::Ready(Ok(Ended::Stopping));
             }
             let Some(idle) = idle else { return Poll::Pending };
             if !running.is_empty() {

@@ -121,3 +121,99 @@ async fn live_changes_under_keep_alive_load_fail_nothing() {
     assert_eq!(late, HashSet::from(["b".to_string()]), "only b is left as a candidate");
     assert!(done.load(Ordering::SeqCst) > 100, "the load ran");
 }
+
+/// A backend whose responses never end: a few bytes every 50 ms, chunked
+/// for `/chunked`, else under a 1 GiB `Content-Length`.
+async fn trickle_backend(ip: &str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(n @ 1..) => head.extend_from_slice(&b[..n]),
+                        _ => return,
+                    }
+                }
+                let chunked = head.starts_with(b"GET /chunked ");
+                let first: &[u8] = if chunked {
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"
+                };
+                if s.write_all(first).await.is_err() {
+                    return;
+                }
+                let piece: &[u8] = if chunked {
+                    b"10\r\n0123456789abcdef\r\n"
+                } else {
+                    b"0123456789abcdef"
+                };
+                for _ in 0..2000 {
+                    if s.write_all(piece).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A deleted backend's responses still streaming when its drain period
+/// is over are cut, on the copy path (chunked) and the splice path
+/// (`Content-Length`) alike, and counted.
+#[tokio::test]
+async fn a_deleted_backends_streaming_responses_are_cut_after_the_drain() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with_config("[dataplane]\ndrain_s = 1\n").await;
+    let site = http_site(&s, 34, json!({})).await;
+    let b = trickle_backend("127.71.34.50").await;
+    let rs = crate::backends::add_backend(&s, &site.lb, &site.vs, b, 1).await;
+    let mut conns = Vec::new();
+    for path in ["/chunked", "/length"] {
+        let mut c = tokio::net::TcpStream::connect(site.addr).await.expect("connect");
+        c.write_all(&get(path, "app.test")).await.expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < 200 {
+            let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+                .await
+                .expect("streaming")
+                .expect("read");
+            assert!(n > 0, "{path}: closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{path}");
+        conns.push((path, c));
+    }
+    let before = s.get(ADMIN, "/v1/system/status").await.body["dataplane"]["drained_closed"]
+        .as_u64()
+        .unwrap_or(0);
+    s.delete_applied(ADMIN, &site.url(&format!("/backends/{rs}"))).await;
+    let deleted = Instant::now();
+    for (path, mut c) in conns {
+        let mut buf = [0u8; 4096];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(n @ 1..) = c.read(&mut buf).await {
+                let _ = n;
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "{path}: still streaming 10 s after the delete");
+        let took = deleted.elapsed();
+        assert!(
+            took >= Duration::from_millis(900),
+            "{path}: cut {took:?} after the delete, before the 1 s drain"
+        );
+    }
+    let after = s.get(ADMIN, "/v1/system/status").await.body["dataplane"]["drained_closed"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(after >= before + 2, "drained_closed {before} → {after}");
+}
