@@ -292,7 +292,7 @@ async fn stream(
         }
         Reply::Backend(relay) => {
             if let Ok(send) = respond.send_response(head, false) {
-                relay_body(*relay, send).await;
+                relay_body(&dp, *relay, send).await;
             }
         }
     }
@@ -687,8 +687,9 @@ fn whole_body(buf: &mut Buf, framing: Framing) -> Option<Bytes> {
 /// stream, chunk by chunk under the stream's flow control (a chunk waits
 /// for window before the next is read: the backend is read no faster than
 /// the client takes). The backend connection goes back to the pool if the
-/// body completed.
-async fn relay_body(r: Relay, mut send: h2::SendStream<Bytes>) {
+/// body completed. A body still streaming when its deleted backend's drain
+/// period ends is cut (the stream reset), as over HTTP/1 and TCP.
+async fn relay_body(dp: &DataPlane, r: Relay, mut send: h2::SendStream<Bytes>) {
     let Relay {
         up,
         mut buf,
@@ -703,6 +704,7 @@ async fn relay_body(r: Relay, mut send: h2::SendStream<Bytes>) {
         _ => u64::MAX,
     };
     let mut chunks = Chunked::default();
+    let mut drain = pin!(backend.drained.wait());
     let done = loop {
         let avail = buf.bytes();
         let data: Bytes;
@@ -734,7 +736,15 @@ async fn relay_body(r: Relay, mut send: h2::SendStream<Bytes>) {
         if end {
             break buf.is_empty();
         }
-        match timeout(idle, buf.fill(&up)).await {
+        let read = tokio::select! {
+            r = timeout(idle, buf.fill(&up)) => r,
+            () = drain.as_mut() => {
+                Counters::inc(&dp.counters.drained_closed);
+                send.send_reset(h2::Reason::CANCEL);
+                break false;
+            }
+        };
+        match read {
             Ok(Ok(0)) if framing == Framing::Close => {
                 let _ = send.send_data(Bytes::new(), true);
                 break false;

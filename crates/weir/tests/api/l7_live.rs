@@ -166,8 +166,8 @@ async fn trickle_backend(ip: &str) -> std::net::SocketAddr {
 }
 
 /// A deleted backend's responses still streaming when its drain period
-/// is over are cut, on the copy path (chunked) and the splice path
-/// (`Content-Length`) alike, and counted.
+/// is over are cut, on the copy path (chunked), the splice path
+/// (`Content-Length`) and over HTTP/2 alike, and counted.
 #[tokio::test]
 async fn a_deleted_backends_streaming_responses_are_cut_after_the_drain() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,6 +192,24 @@ async fn a_deleted_backends_streaming_responses_are_cut_after_the_drain() {
         assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{path}");
         conns.push((path, c));
     }
+    // And over HTTP/2 (h2c): the stream is reset.
+    let tcp = tokio::net::TcpStream::connect(site.addr).await.expect("connect");
+    let (mut h2, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/chunked", site.addr))
+        .body(())
+        .expect("request");
+    let (resp, _) = h2.send_request(req, true).expect("send");
+    let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+        .await
+        .expect("h2 head in time")
+        .expect("h2 response");
+    assert_eq!(resp.status(), 200);
+    let mut h2_body = resp.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(5), h2_body.data())
+        .await
+        .expect("h2 data in time");
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
     let before = s.get(ADMIN, "/v1/system/status").await.body["dataplane"]["drained_closed"]
         .as_u64()
         .unwrap_or(0);
@@ -212,8 +230,23 @@ async fn a_deleted_backends_streaming_responses_are_cut_after_the_drain() {
             "{path}: cut {took:?} after the delete, before the 1 s drain"
         );
     }
+    let h2_end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match h2_body.data().await {
+                Some(Ok(d)) => {
+                    let _ = h2_body.flow_control().release_capacity(d.len());
+                }
+                Some(Err(e)) => return Some(e),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("h2: still streaming 10 s after the delete");
+    assert!(h2_end.is_some(), "h2: the body ended cleanly instead of being reset");
+    assert!(deleted.elapsed() >= Duration::from_millis(900));
     let after = s.get(ADMIN, "/v1/system/status").await.body["dataplane"]["drained_closed"]
         .as_u64()
         .unwrap_or(0);
-    assert!(after >= before + 2, "drained_closed {before} → {after}");
+    assert!(after >= before + 3, "drained_closed {before} → {after}");
 }
