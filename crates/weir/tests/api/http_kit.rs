@@ -614,44 +614,86 @@ pub async fn send_and_read_to_close(target: SocketAddr, bytes: Vec<u8>, within: 
 /// A backend that accepts connections and never reads from them (its
 /// socket buffers fill, then the proxy's writes to it stall).
 pub async fn deaf_backend(ip: &str) -> SocketAddr {
+    raw_backend(ip, |s| async move {
+        let _held = s;
+        std::future::pending::<()>().await
+    })
+    .await
+}
+
+/// Reads one request head, a byte at a time so that nothing after it is
+/// consumed; `None` at end of stream or on an error.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b).await {
+            Ok(1) => head.push(b[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
+/// A raw TCP backend on `ip`: `serve` runs on each accepted connection.
+pub async fn raw_backend<F, Fut>(ip: &str, serve: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
-        let mut held = Vec::new();
         while let Ok((s, _)) = l.accept().await {
-            held.push(s);
+            tokio::spawn(serve(s));
         }
     });
     addr
+}
+
+/// Sends `head` and then `body_len` bytes of body as a simple client does
+/// (the whole body before reading anything), then reads to the end and
+/// returns what it read. Panics if a write fails: a client still sending
+/// must not be reset before it can read the answer.
+pub async fn upload_then_read<S>(mut c: S, head: &str, body_len: usize) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    c.write_all(head.as_bytes()).await.expect("send the head");
+    let chunk = vec![b'u'; 64 * 1024];
+    let sending = async {
+        for _ in 0..body_len / chunk.len() {
+            c.write_all(&chunk).await?;
+        }
+        c.flush().await
+    };
+    tokio::time::timeout(Duration::from_secs(20), sending)
+        .await
+        .expect("the body went out within 20 s")
+        .expect("the client could send its whole body: not reset before reading the answer");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut got))
+        .await
+        .expect("the answer and the close came within 20 s")
+        .expect("read the answer");
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// A backend that answers `413` as soon as it has a request head, without
 /// reading the body, then closes (`close`) or keeps the connection open
 /// and reads nothing more.
 pub async fn early_413_backend(ip: &str, close: bool) -> SocketAddr {
-    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match s.read(&mut b).await {
-                        Ok(1) => head.push(b[0]),
-                        _ => return,
-                    }
-                }
-                let answer =
-                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntoo large\n";
-                if s.write_all(answer).await.is_err() || close {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            });
+    raw_backend(ip, move |mut s| async move {
+        if read_head(&mut s).await.is_none() {
+            return;
         }
-    });
-    addr
+        let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\nConnection: close\r\n\r\ntoo large\n";
+        if s.write_all(answer).await.is_err() || close {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await
 }
 
 pub struct Site {

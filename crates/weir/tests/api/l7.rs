@@ -633,33 +633,13 @@ async fn a_silent_backend_gives_504_after_the_response_header_timeout() {
     );
 }
 
-/// Sends `head` and then `body_len` bytes of body as a simple client does
-/// (the whole body before reading anything), then reads to the end;
-/// returns what it read and how long it all took. Panics if a write
-/// fails: a client still sending must not be reset before it can read
-/// Weir's answer.
+/// [`crate::http_kit::upload_then_read`] on a new connection to `target`;
+/// also returns how long it all took.
 async fn upload_then_read(target: SocketAddr, head: &str, body_len: usize) -> (String, Duration) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let started = Instant::now();
-    let mut c = tokio::net::TcpStream::connect(target).await.expect("connect");
-    c.write_all(head.as_bytes()).await.expect("send the head");
-    let chunk = vec![b'u'; 64 * 1024];
-    let sending = async {
-        for _ in 0..body_len / chunk.len() {
-            c.write_all(&chunk).await?;
-        }
-        std::io::Result::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(20), sending)
-        .await
-        .expect("the body went out within 20 s")
-        .expect("the client could send its whole body: not reset before reading the answer");
-    let mut got = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut got))
-        .await
-        .expect("the answer and the close came within 20 s")
-        .expect("read the answer");
-    (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+    let c = tokio::net::TcpStream::connect(target).await.expect("connect");
+    let got = crate::http_kit::upload_then_read(c, head, body_len).await;
+    (got, started.elapsed())
 }
 
 /// Weir's own closing answer to a request whose body it does not read
@@ -816,39 +796,28 @@ async fn a_slow_post_is_cut_off_while_others_are_served() {
 /// A backend answering any request with a 64 MiB chunked body, written
 /// as fast as the proxy takes it (a write error ends it).
 async fn endless_backend(ip: &str) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1024];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match s.read(&mut b).await {
-                        Ok(n @ 1..) => head.extend_from_slice(&b[..n]),
-                        _ => return,
-                    }
-                }
-                if s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                let mut chunk = b"10000\r\n".to_vec();
-                chunk.extend_from_slice(&[b'x'; 0x10000]);
-                chunk.extend_from_slice(b"\r\n");
-                for _ in 0..ENDLESS_CHUNKS {
-                    if s.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = s.write_all(b"0\r\n\r\n").await;
-            });
+    use tokio::io::AsyncWriteExt;
+    crate::http_kit::raw_backend(ip, |mut s| async move {
+        if crate::http_kit::read_head(&mut s).await.is_none() {
+            return;
         }
-    });
-    addr
+        if s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend_from_slice(&[b'x'; 0x10000]);
+        chunk.extend_from_slice(b"\r\n");
+        for _ in 0..ENDLESS_CHUNKS {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    })
+    .await
 }
 
 const ENDLESS_CHUNKS: usize = 1024;

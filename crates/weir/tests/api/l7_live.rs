@@ -125,44 +125,33 @@ async fn live_changes_under_keep_alive_load_fail_nothing() {
 /// A backend whose responses never end: a few bytes every 50 ms, chunked
 /// for `/chunked`, else under a 1 GiB `Content-Length`.
 async fn trickle_backend(ip: &str) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut b).await {
-                        Ok(n @ 1..) => head.extend_from_slice(&b[..n]),
-                        _ => return,
-                    }
-                }
-                let chunked = head.starts_with(b"GET /chunked ");
-                let first: &[u8] = if chunked {
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                } else {
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"
-                };
-                if s.write_all(first).await.is_err() {
-                    return;
-                }
-                let piece: &[u8] = if chunked {
-                    b"10\r\n0123456789abcdef\r\n"
-                } else {
-                    b"0123456789abcdef"
-                };
-                for _ in 0..2000 {
-                    if s.write_all(piece).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            });
+    use tokio::io::AsyncWriteExt;
+    crate::http_kit::raw_backend(ip, |mut s| async move {
+        let Some(head) = crate::http_kit::read_head(&mut s).await else {
+            return;
+        };
+        let chunked = head.starts_with(b"GET /chunked ");
+        let first: &[u8] = if chunked {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"
+        };
+        if s.write_all(first).await.is_err() {
+            return;
         }
-    });
-    addr
+        let piece: &[u8] = if chunked {
+            b"10\r\n0123456789abcdef\r\n"
+        } else {
+            b"0123456789abcdef"
+        };
+        for _ in 0..2000 {
+            if s.write_all(piece).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
 }
 
 /// A deleted backend's responses still streaming when its drain period

@@ -777,7 +777,6 @@ async fn rules_and_cookie_persistence_work_the_same_over_tls() {
 /// the rest instead of resetting the connection under the client's writes.
 #[tokio::test]
 async fn an_early_answer_reaches_a_tls_client_still_sending_its_body() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = Server::start().await;
     let ca = Pki::new("Weir Test CA");
     let name = "up.example.test";
@@ -788,29 +787,12 @@ async fn an_early_answer_reaches_a_tls_client_still_sending_its_body() {
         json!({"protocol": "https", "port": 8443, "tls": {"mode": "one_way", "server_certificate_id": cert}}),
     )
     .await;
-    let mut c = dial(site.addr, name, client_config(&ca, None, &[]))
+    let c = dial(site.addr, name, client_config(&ca, None, &[]))
         .await
         .expect("handshake");
     let len = 16usize << 20;
     let head = format!("POST /up HTTP/1.1\r\nHost: {name}\r\nContent-Length: {len}\r\n\r\n");
-    c.write_all(head.as_bytes()).await.expect("send the head");
-    let chunk = vec![b'u'; 64 * 1024];
-    let sending = async {
-        for _ in 0..len / chunk.len() {
-            c.write_all(&chunk).await?;
-        }
-        c.flush().await
-    };
-    tokio::time::timeout(Duration::from_secs(20), sending)
-        .await
-        .expect("the body went out within 20 s")
-        .expect("the client could send its whole body: not reset before reading the answer");
-    let mut got = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut got))
-        .await
-        .expect("the answer and the close came within 20 s")
-        .expect("read the answer");
-    let got = String::from_utf8_lossy(&got);
+    let got = crate::http_kit::upload_then_read(c, &head, len).await;
     assert!(got.starts_with("HTTP/1.1 503 "), "{got:?}");
     assert!(got.ends_with("no backend available\n"), "{got:?}");
 }

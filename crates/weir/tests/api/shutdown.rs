@@ -108,33 +108,18 @@ async fn the_grace_period_bounds_the_stop() {
 
 /// An HTTP/1.1 backend that answers each request `slow` after 1 s, keep-alive.
 async fn slow_http_backend(ip: &str) -> SocketAddr {
-    let l = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1024];
-                loop {
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut b).await {
-                            Ok(n @ 1..) => head.extend_from_slice(&b[..n]),
-                            _ => return,
-                        }
-                    }
-                    head.clear();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    crate::http_kit::raw_backend(ip, |mut s| async move {
+        while crate::http_kit::read_head(&mut s).await.is_some() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 /// A request in flight when SIGTERM comes is answered, with
