@@ -158,7 +158,7 @@ enum Ended {
     Abusive,
     /// No request was in flight for the idle timeout.
     Idle,
-    /// Weir is stopping (`stop` was cancelled).
+    /// Weir is stopping (the data plane's stop signal was raised).
     Stopping,
 }
 
