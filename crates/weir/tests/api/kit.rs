@@ -179,11 +179,12 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM (a graceful stop) through `kill(1)`.
+    /// Sends SIGTERM (a graceful stop), through the shell's `kill` builtin
+    /// (no procps needed).
     pub fn terminate(&self) {
         let pid = self.child.id().expect("weir is running");
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+        let ok = std::process::Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &pid.to_string()])
             .status()
             .expect("run kill")
             .success();
